@@ -1,0 +1,90 @@
+/*
+ * lock.c - the writers' lock: a robust process-shared pthread mutex with
+ * the dead-holder path written out.  See lock.h.
+ */
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "shm/atomics.h"
+#include "shm/clock.h"
+#include "shm/lock.h"
+
+static inline pthread_mutex_t *lock_mutex(struct ring_hdr *h)
+{
+	return (pthread_mutex_t *)(void *)h->lock;
+}
+
+int lock_init(struct ring_hdr *h)
+{
+	pthread_mutexattr_t attr;
+	int ret;
+
+	ret = pthread_mutexattr_init(&attr);
+	if (ret)
+		return -ret;
+	ret = pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
+	if (!ret)
+		ret = pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
+	if (!ret)
+		ret = pthread_mutex_init(lock_mutex(h), &attr);
+	pthread_mutexattr_destroy(&attr);
+	return -ret;
+}
+
+int lock_acquire(struct ring_hdr *h, struct deadline *d)
+{
+	pthread_mutex_t *mu = lock_mutex(h);
+	int ret;
+
+	/* Uncontended: no clock read, no syscall. */
+	ret = pthread_mutex_trylock(mu);
+	if (ret == EBUSY) {
+		uint64_t deadline_ns = deadline_get(d);
+
+		if (deadline_ns == 0) {
+			ret = ETIMEDOUT;
+		} else if (deadline_ns == UINT64_MAX) {
+			ret = pthread_mutex_lock(mu);
+		} else {
+			struct timespec ts = ns_to_timespec(deadline_ns);
+
+			ret = pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &ts);
+		}
+	}
+	if (ret == EOWNERDEAD) {
+		/*
+		 * We own the mutex.  Clean up after the dead previous owner:
+		 * a writer publishes a record with one release store of head,
+		 * its last step, so whatever it wrote past head is invisible
+		 * and will be overwritten; a seq it took without publishing is
+		 * a gap, which seq allows.  Nothing to repair but the count.
+		 */
+		fetch_add_relaxed(&h->lock_recoveries, 1);
+		if (pthread_mutex_consistent(mu) != 0) {
+			pthread_mutex_unlock(mu);
+			return -ENOTRECOVERABLE;
+		}
+		return 0;
+	}
+	if (ret == ETIMEDOUT)
+		fetch_add_relaxed(&h->lock_timeouts, 1);
+	return -ret;
+}
+
+void lock_release(struct ring_hdr *h)
+{
+	pthread_mutex_unlock(lock_mutex(h));
+}
+
+void lock_peek(const struct ring_hdr *h, struct lock_state *st)
+{
+	uint32_t word;
+
+	/* glibc keeps the futex word first in the mutex (__data.__lock). */
+	memcpy(&word, h->lock, sizeof(word));
+	st->owner_tid = word & FUTEX_TID_MASK;
+	st->owner_died = !!(word & FUTEX_OWNER_DIED);
+	st->waiters = !!(word & FUTEX_WAITERS);
+}
