@@ -1,0 +1,93 @@
+/*
+ * daemon.h - bufferengined's state: the engine and one struct store per
+ * configured store.  recovery.c brings a store up from its segments and
+ * ring; flusher.c moves its records from the ring to segments; the main
+ * loop in bufferengined.c drives both.
+ *
+ * The daemon keeps its own copy of every position it owns (tail, durable,
+ * the segment offset): shared memory is written from these copies and
+ * never read back as truth.
+ */
+#ifndef BE_DAEMON_H
+#define BE_DAEMON_H
+
+#include <stdint.h>
+
+#include "server/config.h"
+#include "server/io.h"
+#include "server/segment.h"
+#include "shm/ring.h"
+
+enum store_state {
+	ST_IDLE = 0,   /* nothing in flight */
+	ST_BUSY,       /* a batch write (+ sync), or a sync alone, in flight */
+	ST_RETRY,      /* a batch failed: it waits in its buffer for retry_at */
+	ST_STOPPED,    /* quarantined: not served (damaged ring, unrecoverable error) */
+};
+
+struct store {
+	struct cfg_store cfg;
+	uint32_t index;
+	struct ring_map map;
+	int dirfd;               /* <data_dir>/<store> */
+	int segfd;               /* the open segment, -1 before the first batch */
+	uint64_t seg_first_seq;
+	uint64_t seg_off;        /* where the next batch goes: the daemon owns it */
+
+	/* The daemon's copies of what it publishes. */
+	uint64_t tail;           /* ring bytes before this are in a segment */
+	uint64_t durable_pos;    /* ring bytes before this are synced */
+	uint64_t durable_seq;    /* records with seq below are synced */
+	uint64_t written_seq;    /* records with seq below are in a segment */
+
+	enum store_state state;
+	uint64_t next_tick_ns;   /* flush_interval */
+	uint64_t next_beat_ns;   /* heartbeat */
+	int armed;               /* a doorbell wait is queued */
+
+	/* The batch in flight (or waiting for a retry). */
+	uint8_t *buf;            /* header + records */
+	int buf_index;           /* pool buffer, or -1: heap buffer of its own */
+	struct ring_batch b;
+	uint64_t b_off;          /* its segment offset */
+	uint64_t b_len;          /* header + records */
+	int b_sync;              /* a sync is linked */
+	int sync_only;           /* the op in flight is a sync alone */
+	int pending;             /* completions still to come */
+	int res_write, res_sync;
+
+	/* Errors. */
+	int last_err;
+	unsigned err_streak;
+	uint64_t retry_at_ns;
+	uint64_t stop_head;      /* shutdown: flush up to here */
+	int stop_seen;           /* stop_head is set */
+};
+
+struct daemon {
+	struct config cfg;
+	const char *instance;
+	int datafd;              /* the data directory */
+	struct io *io;
+	struct store *stores;
+	unsigned nstores;
+	unsigned workers;        /* stores with a batch or sync in flight */
+	int *free_bufs;          /* pool buffer indexes not in use */
+	unsigned nfree;
+	size_t bufsize;
+	int stopping;
+	uint64_t stop_deadline_ns;
+};
+
+/* recovery.c: recover a store from its segments, then create or attach its ring. */
+int store_recover(struct daemon *d, struct store *st);
+
+/* flusher.c */
+void store_service(struct daemon *d, struct store *st, uint64_t now);
+void store_complete(struct daemon *d, struct store *st, const struct io_cqe *c, uint64_t now);
+uint64_t store_next_wake(const struct store *st);
+int store_drained(const struct store *st);
+void store_stop(struct daemon *d, struct store *st, int err, const char *why);
+void store_detach(struct daemon *d, struct store *st);
+
+#endif /* BE_DAEMON_H */

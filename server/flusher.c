@@ -1,0 +1,502 @@
+/*
+ * flusher.c - one store's way from ring to segment.
+ *
+ * store_service() looks at the ring (head, flush requests) and decides
+ * whether a batch is due: the size threshold, the interval, a be_flush,
+ * or shutdown.  It copies [tail, head) (up to the buffer) out of the ring
+ * with ring_collect(), seals the batch (CRC32C over our copy) and hands it
+ * to io.c, with a linked fdatasync when the store syncs per batch, when a
+ * be_flush asks, and at shutdown.  One batch per store in flight; at most
+ * max_workers stores in flight.
+ *
+ * store_complete() takes the completions.  Only when the write (and its
+ * sync) succeeded does the tail move, then durable; then the waiters are
+ * woken.  A failed or short write is redone whole at the same offset; a
+ * failed fdatasync first cuts the segment back to the batch start and
+ * syncs that (the pages may be clean in the cache and lost on disk, so a
+ * second fdatasync would lie), and stops the store if that fails.  Records
+ * stay in the ring until they are safe, so a failure never loses a batch.
+ *
+ * Every access to shared memory here is inside a guard: a ring truncated
+ * under the daemon stops that store, not the daemon.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/crc32c.h"
+#include "server/daemon.h"
+#include "server/log.h"
+#include "shm/atomics.h"
+#include "shm/clock.h"
+#include "shm/futex.h"
+#include "shm/guard.h"
+
+#define BEAT_NS NSEC_PER_SEC
+#define RETRY_MIN_NS (50 * NSEC_PER_MSEC)
+#define RETRY_MAX_NS (5 * NSEC_PER_SEC)
+
+static uint64_t interval_ns(const struct store *st)
+{
+	return st->cfg.flush_interval_ms * NSEC_PER_MSEC;
+}
+
+static void buf_release(struct daemon *d, struct store *st)
+{
+	if (!st->buf)
+		return;
+	if (st->buf_index >= 0)
+		d->free_bufs[d->nfree++] = st->buf_index;
+	else
+		free(st->buf);
+	st->buf = NULL;
+	st->buf_index = -1;
+}
+
+static int buf_take(struct daemon *d, struct store *st, size_t need)
+{
+	if (need <= d->bufsize) {
+		if (!d->nfree)
+			return -EBUSY;
+		st->buf_index = d->free_bufs[--d->nfree];
+		st->buf = io_buf(d->io, (unsigned)st->buf_index);
+		return 0;
+	}
+	/* A record larger than the pool's buffers: a buffer of its own, unregistered. */
+	if (posix_memalign((void **)&st->buf, 4096, need))
+		return -ENOMEM;
+	st->buf_index = -1;
+	return 0;
+}
+
+void store_stop(struct daemon *d, struct store *st, int err, const char *why)
+{
+	struct guard_frame gf;
+
+	if (st->state == ST_STOPPED)
+		return;
+	log_msg(LOG_ERR, st->cfg.name, "store stopped: %s (%s); its records stay in the ring",
+		why, strerror(-err));
+	if (st->state == ST_BUSY)
+		d->workers--;
+	if (!st->pending)
+		buf_release(d, st);
+	st->state = ST_STOPPED;
+	st->last_err = err;
+	if (st->map.hdr) {
+		GUARD_TRY(gf) {
+			WRITE_ONCE(st->map.hdr->last_error, err);
+			WRITE_ONCE(st->map.hdr->last_error_ns, now_real_ns());
+			WRITE_ONCE(st->map.hdr->daemon_state, (uint32_t)RING_DAEMON_QUARANTINED);
+			GUARD_END(gf);
+		}
+	}
+}
+
+static void set_error(struct store *st, int err)
+{
+	struct ring_hdr *h = st->map.hdr;
+
+	st->last_err = err;
+	WRITE_ONCE(h->last_error, err);
+	WRITE_ONCE(h->last_error_ns, now_real_ns());
+}
+
+/* Publish what the daemon's copies say, then wake whoever waits on it. */
+static void publish(struct store *st, int tail_moved, int durable_moved)
+{
+	struct ring_hdr *h = st->map.hdr;
+
+	if (tail_moved) {
+		/*
+		 * Release: everything we read from [old tail, tail) happened
+		 * before a writer, acquiring the new tail, reuses that space.
+		 */
+		store_release(&h->tail, st->tail);
+		futex_bump_wake(&h->space_gen);
+	}
+	if (durable_moved) {
+		store_release(&h->durable_pos, st->durable_pos);
+		/* Release: pairs with be_flush's load_acquire(durable_seq). */
+		store_release(&h->durable_seq, st->durable_seq);
+		fetch_add_relaxed(&h->syncs, 1);
+		futex_bump_wake(&h->durable_gen);
+	}
+}
+
+/* Close the full segment (synced first) so that the next batch opens a new one. */
+static int rotate(struct store *st)
+{
+	if (fdatasync(st->segfd) < 0)
+		return -errno;
+	close(st->segfd);
+	st->segfd = -1;
+	if (st->durable_pos != st->tail) {
+		st->durable_pos = st->tail;
+		st->durable_seq = st->written_seq;
+		publish(st, 0, 1);
+	}
+	return 0;
+}
+
+static void retry_later(struct store *st, uint64_t now)
+{
+	uint64_t wait = RETRY_MIN_NS << (st->err_streak < 7 ? st->err_streak : 7);
+
+	st->err_streak++;
+	st->retry_at_ns = now + (wait < RETRY_MAX_NS ? wait : RETRY_MAX_NS);
+}
+
+/* Submit the batch held in st->buf (first try or retry). */
+static int submit_batch(struct daemon *d, struct store *st)
+{
+	int ret = io_write(d->io, st->index, st->segfd, st->buf, st->buf_index, st->b_len,
+			   st->b_off, st->b_sync);
+
+	if (ret)
+		return ret;
+	st->pending = st->b_sync ? 2 : 1;
+	st->res_write = st->res_sync = 0;
+	st->sync_only = 0;
+	st->state = ST_BUSY;
+	d->workers++;
+	return 0;
+}
+
+/* Skip ring bytes that do not parse, from the tail up to head. */
+static void skip_damage(struct store *st, uint64_t head)
+{
+	log_msg(LOG_ERR, st->cfg.name,
+		"damaged records in the ring at %llu: %llu bytes up to the head skipped",
+		(unsigned long long)st->tail, (unsigned long long)(head - st->tail));
+	fetch_add_relaxed(&st->map.hdr->damaged_bytes, head - st->tail);
+	set_error(st, -EBADMSG);
+	st->tail = head;
+	publish(st, 1, 0);
+}
+
+static int start_batch(struct daemon *d, struct store *st, uint64_t head, int sync, uint64_t now)
+{
+	struct seg_batch_hdr *bh;
+	int ret;
+
+	ret = buf_take(d, st, d->bufsize);
+	if (ret)
+		return ret;
+	ret = ring_collect(&st->map, st->tail, head, st->written_seq, st->buf + SEG_BATCH_HDR_SIZE,
+			   d->bufsize - SEG_BATCH_HDR_SIZE, &st->b);
+	if (ret == -E2BIG) {
+		buf_release(d, st);
+		ret = buf_take(d, st, st->b.need + SEG_BATCH_HDR_SIZE);
+		if (ret)
+			return ret;
+		ret = ring_collect(&st->map, st->tail, head, st->written_seq,
+				   st->buf + SEG_BATCH_HDR_SIZE, st->b.need, &st->b);
+	}
+	if (ret == -EBADMSG && st->b.count == 0) {
+		buf_release(d, st);
+		skip_damage(st, head);
+		return 0;
+	}
+	if (ret && ret != -EBADMSG) {
+		buf_release(d, st);
+		return ret;
+	}
+	if (st->b.count == 0) {
+		/* Padding alone: nothing to write, but the space is free again. */
+		buf_release(d, st);
+		st->tail = st->b.end_pos;
+		publish(st, 1, 0);
+		return 0;
+	}
+
+	if (st->segfd >= 0 && st->seg_off > SEG_FILE_HDR_SIZE &&
+	    st->seg_off + SEG_BATCH_HDR_SIZE + st->b.bytes > st->cfg.segment_bytes) {
+		ret = rotate(st);
+		if (ret) {
+			buf_release(d, st);
+			store_stop(d, st, ret, "fdatasync before rotation failed");
+			return 0;
+		}
+	}
+	if (st->segfd < 0) {
+		ret = seg_create(st->dirfd, st->b.first_seq, (uint32_t)st->cfg.type, st->cfg.name);
+		if (ret < 0) {
+			buf_release(d, st);
+			set_error(st, ret);
+			retry_later(st, now);
+			log_msg(LOG_ERR, st->cfg.name, "cannot create a segment: %s; will retry",
+				strerror(-ret));
+			return 0;
+		}
+		st->segfd = ret;
+		st->seg_first_seq = st->b.first_seq;
+		st->seg_off = SEG_FILE_HDR_SIZE;
+	}
+
+	bh = (struct seg_batch_hdr *)st->buf;
+	*bh = (struct seg_batch_hdr){
+		.magic = SEG_BATCH_MAGIC,
+		.version = SEG_BATCH_VERSION,
+		.count = st->b.count,
+		.incarnation = st->map.incarnation,
+		.start_pos = st->b.start_pos,
+		.end_pos = st->b.end_pos,
+		.first_seq = st->b.first_seq,
+		.last_seq = st->b.last_seq,
+		.length = (uint32_t)st->b.bytes,
+	};
+	seg_batch_seal(st->buf);
+	st->b_off = st->seg_off;
+	st->b_len = SEG_BATCH_HDR_SIZE + st->b.bytes;
+	st->b_sync = sync;
+	ret = submit_batch(d, st);
+	if (ret) {
+		buf_release(d, st);
+		return ret;
+	}
+	return 0;
+}
+
+static int start_sync(struct daemon *d, struct store *st)
+{
+	int ret;
+
+	if (st->segfd < 0)
+		return 0;
+	ret = io_sync(d->io, st->index, st->segfd);
+	if (ret)
+		return ret;
+	st->pending = 1;
+	st->res_sync = 0;
+	st->sync_only = 1;
+	st->state = ST_BUSY;
+	d->workers++;
+	return 0;
+}
+
+static void service(struct daemon *d, struct store *st, uint64_t now)
+{
+	struct ring_hdr *h = st->map.hdr;
+	uint32_t gen;
+	uint64_t head, pending, req;
+	int want_sync, ret;
+
+	/* The generation first, then what it guards (see shm/futex.h). */
+	gen = load_acquire(&h->doorbell_gen);
+	if (now >= st->next_beat_ns) {
+		WRITE_ONCE(h->heartbeat_ns, now);
+		st->next_beat_ns = now + BEAT_NS;
+	}
+	if (st->state == ST_IDLE || st->state == ST_RETRY) {
+		/* Acquire: pairs with the writers' store_release(head) after the record. */
+		head = load_acquire(&h->head);
+		if (head < st->tail || head - st->tail > st->map.capacity ||
+		    (head & (REC_ALIGN - 1))) {
+			store_stop(d, st, -EBADMSG, "the ring's head is impossible");
+			return;
+		}
+		if (d->stopping && !st->stop_seen) {
+			st->stop_head = head;
+			st->stop_seen = 1;
+		}
+		pending = head - st->tail;
+		req = READ_ONCE(h->flush_req_seq);
+		/* A request counts only while there is something to make durable. */
+		want_sync = (req >= st->durable_seq || d->stopping) &&
+			    (pending || st->durable_pos < st->tail);
+
+		if (st->state == ST_RETRY) {
+			if (now >= st->retry_at_ns && d->workers < d->cfg.engine.max_workers) {
+				ret = submit_batch(d, st);
+				if (ret)
+					retry_later(st, now);
+			}
+		} else if (pending &&
+			   (pending >= st->cfg.flush_bytes || now >= st->next_tick_ns || want_sync) &&
+			   now >= st->retry_at_ns) {
+			if (d->workers < d->cfg.engine.max_workers) {
+				st->next_tick_ns = now + interval_ns(st);
+				ret = start_batch(d, st, head,
+						  want_sync || st->cfg.sync == CFG_SYNC_BATCH, now);
+				if (ret && ret != -EBUSY) {
+					set_error(st, ret);
+					retry_later(st, now);
+				}
+			}
+		} else if (want_sync && d->workers < d->cfg.engine.max_workers) {
+			ret = start_sync(d, st);
+			if (ret)
+				retry_later(st, now);
+		} else if (now >= st->next_tick_ns) {
+			st->next_tick_ns = now + interval_ns(st);
+		}
+	}
+	if (!st->armed && st->state != ST_STOPPED && !io_futex_polling(d->io)) {
+		if (io_arm_futex(d->io, st->index, &h->doorbell_gen, gen) == 0)
+			st->armed = 1;
+	}
+}
+
+void store_service(struct daemon *d, struct store *st, uint64_t now)
+{
+	struct guard_frame gf;
+
+	if (st->state == ST_STOPPED || !st->map.hdr)
+		return;
+	GUARD_TRY(gf) {
+		service(d, st, now);
+		GUARD_END(gf);
+	} else {
+		store_stop(d, st, -EFAULT, "the ring was truncated under the daemon");
+	}
+}
+
+static void batch_done(struct daemon *d, struct store *st, uint64_t now)
+{
+	int werr = st->res_write < 0 ? st->res_write
+		   : (uint64_t)st->res_write != st->b_len ? -EIO : 0;
+
+	if (werr) {
+		/* Redo the whole batch at the same offset: the daemon owns the offset. */
+		if (st->err_streak == 0 || werr != st->last_err)
+			log_msg(LOG_ERR, st->cfg.name,
+				"batch write at offset %llu failed: %s; records stay in the ring, "
+				"retrying", (unsigned long long)st->b_off,
+				werr == -EIO && st->res_write >= 0 ? "short write" : strerror(-werr));
+		set_error(st, werr);
+		st->state = ST_RETRY;
+		retry_later(st, now);
+		return;
+	}
+	if (st->b_sync && st->res_sync < 0) {
+		/*
+		 * After a failed fdatasync the pages may be clean in the cache
+		 * and not on disk: cut the file back to the batch start, make
+		 * that durable, and write the batch again.
+		 */
+		log_msg(LOG_ERR, st->cfg.name, "fdatasync failed: %s; cutting the segment back "
+			"to offset %llu and writing the batch again", strerror(-st->res_sync),
+			(unsigned long long)st->b_off);
+		set_error(st, st->res_sync);
+		if (ftruncate(st->segfd, (off_t)st->b_off) < 0 || fdatasync(st->segfd) < 0) {
+			store_stop(d, st, -errno, "cannot cut the segment back after a failed sync");
+			return;
+		}
+		st->state = ST_RETRY;
+		retry_later(st, now);
+		return;
+	}
+	st->seg_off = st->b_off + st->b_len;
+	st->tail = st->b.end_pos;
+	st->written_seq = st->b.last_seq + 1;
+	fetch_add_relaxed(&st->map.hdr->batches, 1);
+	if (st->b_sync) {
+		st->durable_pos = st->tail;
+		st->durable_seq = st->written_seq;
+	}
+	publish(st, 1, st->b_sync);
+	if (st->err_streak) {
+		log_msg(LOG_INFO, st->cfg.name, "writing again after %u failures", st->err_streak);
+		WRITE_ONCE(st->map.hdr->last_error, 0);
+		st->err_streak = 0;
+		st->last_err = 0;
+	}
+	st->retry_at_ns = 0;
+	buf_release(d, st);
+	st->state = ST_IDLE;
+}
+
+static void complete(struct daemon *d, struct store *st, const struct io_cqe *c, uint64_t now)
+{
+	if (c->kind == IO_FUTEX) {
+		st->armed = 0;
+		return;
+	}
+	if (c->kind == IO_WRITE)
+		st->res_write = c->res;
+	else
+		st->res_sync = c->res;
+	if (--st->pending > 0)
+		return;
+	if (st->state == ST_STOPPED) {
+		buf_release(d, st);
+		return;
+	}
+	d->workers--;
+	if (st->sync_only) {
+		st->state = ST_IDLE;
+		if (st->res_sync < 0) {
+			log_msg(LOG_ERR, st->cfg.name, "fdatasync failed: %s",
+				strerror(-st->res_sync));
+			set_error(st, st->res_sync);
+			retry_later(st, now);
+			return;
+		}
+		st->durable_pos = st->tail;
+		st->durable_seq = st->written_seq;
+		publish(st, 0, 1);
+		return;
+	}
+	batch_done(d, st, now);
+}
+
+void store_complete(struct daemon *d, struct store *st, const struct io_cqe *c, uint64_t now)
+{
+	struct guard_frame gf;
+
+	if (c->kind != IO_FUTEX && st->pending <= 0)
+		return; /* not ours: cannot happen */
+	GUARD_TRY(gf) {
+		complete(d, st, c, now);
+		GUARD_END(gf);
+	} else {
+		store_stop(d, st, -EFAULT, "the ring was truncated under the daemon");
+	}
+}
+
+uint64_t store_next_wake(const struct store *st)
+{
+	uint64_t t = st->next_beat_ns;
+
+	if (st->state == ST_STOPPED)
+		return UINT64_MAX;
+	if (st->state == ST_IDLE && st->next_tick_ns < t)
+		t = st->next_tick_ns;
+	if ((st->state == ST_RETRY || st->err_streak) && st->retry_at_ns < t)
+		t = st->retry_at_ns;
+	return t;
+}
+
+int store_drained(const struct store *st)
+{
+	if (st->state == ST_STOPPED)
+		return 1;
+	return st->state == ST_IDLE && st->stop_seen && st->tail >= st->stop_head &&
+	       st->durable_pos >= st->tail;
+}
+
+void store_detach(struct daemon *d, struct store *st)
+{
+	struct guard_frame gf;
+
+	(void)d;
+	if (st->map.hdr) {
+		GUARD_TRY(gf) {
+			if (st->state != ST_STOPPED)
+				store_release(&st->map.hdr->daemon_state,
+					      (uint32_t)RING_DAEMON_STOPPED);
+			GUARD_END(gf);
+		}
+	}
+	if (st->segfd >= 0) {
+		if (fdatasync(st->segfd) < 0)
+			log_msg(LOG_ERR, st->cfg.name, "fdatasync at exit failed: %s",
+				strerror(errno));
+		close(st->segfd);
+	}
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	ring_unmap(&st->map);
+}
