@@ -1,0 +1,273 @@
+# bufferengine: the one Makefile.
+#
+# Sources are found by wildcard, so a new file joins the build without an edit here:
+#   shm/*.c                      -> libbufferengine
+#   client/*.c without '-'       -> libbufferengine;   client/NAME-X.c -> program NAME-X
+#   server/*.c                   -> libserver.a, except the programs
+#                                   bufferengined.c, be-read.c and shm-dump.c
+#   tests/test_NAME.c            -> a Check suite NAME_suite(), run by tests/check_main.c
+#   tests/helper-X.c             -> helper program $(BUILD)/tests/helper-X
+#   tests/bench/X.c              -> benchmark $(BUILD)/bench/X (make bench only)
+#   any other tests/*.c          -> support code linked into tests, helpers and benchmarks
+#
+# make V=1 shows full commands.  make SANITIZE=address,undefined (or thread) builds
+# into build-address-undefined/ (build-thread/) so plain and sanitized objects never mix.
+# Missing packages are installed by scripts/deps.sh before anything is built.
+
+MAKEFLAGS += -r
+.SUFFIXES:
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := all
+
+comma := ,
+
+SANITIZE ?=
+BUILD ?= build$(if $(SANITIZE),-$(subst $(comma),-,$(SANITIZE)))
+ABS_BUILD := $(abspath $(BUILD))
+OBJ := $(BUILD)/obj
+BIN := $(BUILD)/bin
+LIB := $(BUILD)/lib
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+
+# The version and the soname's major come from the public header.
+VERSION := $(or $(shell sed -n 's/^\#define BE_VERSION_STRING "\(.*\)"/\1/p' include/bufferengine.h 2>/dev/null),0.1.0)
+VERSION_MAJOR := $(firstword $(subst ., ,$(VERSION)))
+
+# ---------------------------------------------------------------------------
+# Packages.  Before building anything, make sure the -dev packages are there;
+# if not (or if pkg-config itself is missing), run scripts/deps.sh once.
+# AUTO_DEPS=0 turns that off.
+
+PKGS := liburing libbsd check inih
+NODEPS_GOALS := clean distclean uninstall deps help
+AUTO_DEPS ?= 1
+
+ifneq ($(filter-out $(NODEPS_GOALS),$(or $(MAKECMDGOALS),all)),)
+ifeq ($(findstring n,$(firstword -$(MAKEFLAGS))),)
+ifeq ($(AUTO_DEPS),1)
+ifneq ($(shell command -v pkg-config >/dev/null 2>&1 && pkg-config --exists $(PKGS) && echo ok),ok)
+$(info bufferengine: packages missing (pkg-config: $(PKGS)); running scripts/deps.sh)
+DEPS_RC := $(shell bash scripts/deps.sh >&2; echo $$?)
+ifneq ($(DEPS_RC),0)
+$(error scripts/deps.sh failed (exit $(DEPS_RC)); install the packages it names, then run make again)
+endif
+ifneq ($(shell pkg-config --exists $(PKGS) 2>/dev/null && echo ok),ok)
+$(error after scripts/deps.sh, pkg-config still fails: $(shell if command -v pkg-config >/dev/null; \
+	then pkg-config --print-errors --exists $(PKGS) 2>&1; else echo pkg-config is missing; fi))
+endif
+endif
+endif
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags liburing libbsd inih 2>/dev/null)
+CHECK_CFLAGS := $(shell pkg-config --cflags check 2>/dev/null)
+CHECK_LIBS := $(or $(shell pkg-config --libs check 2>/dev/null),-lcheck)
+endif
+
+# ---------------------------------------------------------------------------
+# Flags.  CFLAGS, CPPFLAGS and LDFLAGS given on the command line are added last.
+
+OPTFLAGS ?= -O2 -g
+WARNFLAGS := -Wall -Wextra -Werror
+ifneq ($(SANITIZE),)
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+endif
+
+BE_CFLAGS = -std=gnu11 $(OPTFLAGS) $(WARNFLAGS) -D_GNU_SOURCE -I. -Iinclude -fPIC \
+	    -MMD -MP $(PKG_CFLAGS) $(SANFLAGS) $(BE_DIR_CFLAGS) $(CPPFLAGS) $(CFLAGS)
+BE_LDFLAGS = $(SANFLAGS) -Wl,--as-needed $(LDFLAGS)
+
+# What every program links after the project's archives.
+LIBS := -luring -lbsd -linih -lpthread
+# What libbufferengine.so itself needs (the shm core and the client).
+LIB_LIBS := -lbsd -lpthread
+
+# Tests find the built programs, the helpers and the tree through these.
+TEST_DEFS := -DBE_BIN_DIR='"$(ABS_BUILD)/bin"' -DBE_TEST_DIR='"$(ABS_BUILD)/tests"' \
+	     -DBE_SRC_DIR='"$(CURDIR)"'
+$(OBJ)/tests/%.o: BE_DIR_CFLAGS = $(TEST_DEFS) -I$(BUILD)/tests $(CHECK_CFLAGS)
+
+# ---------------------------------------------------------------------------
+# Sources.
+
+SERVER_PROG_NAMES := bufferengined be-read shm-dump
+
+SHM_SRCS := $(wildcard shm/*.c)
+CLIENT_SRCS := $(wildcard client/*.c)
+CLIENT_PROG_SRCS := $(foreach f,$(CLIENT_SRCS),$(if $(findstring -,$(notdir $(f))),$(f)))
+CLIENT_LIB_SRCS := $(filter-out $(CLIENT_PROG_SRCS),$(CLIENT_SRCS))
+SERVER_PROG_SRCS := $(wildcard $(SERVER_PROG_NAMES:%=server/%.c))
+SERVER_LIB_SRCS := $(filter-out $(SERVER_PROG_NAMES:%=server/%.c),$(wildcard server/*.c))
+TEST_SRCS := $(wildcard tests/test_*.c)
+HELPER_SRCS := $(wildcard tests/helper-*.c)
+TESTSUP_SRCS := $(filter-out $(TEST_SRCS) $(HELPER_SRCS) tests/check_main.c,$(wildcard tests/*.c))
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+
+TEST_NAMES := $(patsubst tests/test_%.c,%,$(TEST_SRCS))
+
+objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+LIBBE_OBJS := $(call objs,$(SHM_SRCS) $(CLIENT_LIB_SRCS))
+SERVER_OBJS := $(call objs,$(SERVER_LIB_SRCS))
+TESTSUP_OBJS := $(call objs,$(TESTSUP_SRCS))
+TEST_OBJS := $(call objs,tests/check_main.c $(TEST_SRCS))
+
+LIBBE_A := $(LIB)/libbufferengine.a
+SONAME := libbufferengine.so.$(VERSION_MAJOR)
+SO_REAL := libbufferengine.so.$(VERSION)
+LIBBE_SO := $(LIB)/libbufferengine.so
+LIBBE_SO_FILES := $(LIB)/$(SO_REAL) $(LIB)/$(SONAME) $(LIBBE_SO)
+LIBSERVER_A := $(LIB)/libserver.a
+TESTSUP_A := $(BUILD)/tests/libtestsupport.a
+VERSION_SCRIPT := client/libbufferengine.map
+
+CLIENT_PROGS := $(patsubst client/%.c,$(BIN)/%,$(CLIENT_PROG_SRCS))
+SERVER_PROGS := $(patsubst server/%.c,$(BIN)/%,$(SERVER_PROG_SRCS))
+PROGS := $(strip $(SERVER_PROGS) $(CLIENT_PROGS))
+HELPERS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(HELPER_SRCS))
+CHECK_MAIN := $(BUILD)/tests/check_main
+SUITES_H := $(BUILD)/tests/suites.h
+BENCH_PROGS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+ALL_OBJS := $(call objs,$(SHM_SRCS) $(CLIENT_SRCS) $(SERVER_LIB_SRCS) $(SERVER_PROG_SRCS) \
+	      $(TESTSUP_SRCS) $(HELPER_SRCS) $(BENCH_SRCS)) $(TEST_OBJS)
+
+# ---------------------------------------------------------------------------
+# Quiet output: one short line per target unless V=1.
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = printf '  %-7s %s\n' '$(1)' '$(2)';
+endif
+
+# ---------------------------------------------------------------------------
+# Targets.
+
+.PHONY: all check run bench install uninstall clean distclean deps help FORCE
+
+all: $(LIBBE_A) $(LIBBE_SO_FILES) $(PROGS)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(Q)$(call msg,CC,$<)$(CC) $(BE_CFLAGS) -c -o $@ $<
+
+$(LIBBE_A): $(LIBBE_OBJS)
+$(LIBSERVER_A): $(SERVER_OBJS)
+$(TESTSUP_A): $(TESTSUP_OBJS)
+$(LIBBE_A) $(LIBSERVER_A) $(TESTSUP_A):
+	@mkdir -p $(@D)
+	$(Q)$(call msg,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+$(LIB)/$(SO_REAL): $(LIBBE_OBJS) $(VERSION_SCRIPT)
+	@mkdir -p $(@D)
+	$(Q)$(call msg,LD,$@)$(CC) -shared -Wl,-soname,$(SONAME) \
+		-Wl,--version-script=$(VERSION_SCRIPT) -Wl,--no-undefined $(BE_LDFLAGS) \
+		-o $@ $(LIBBE_OBJS) $(LIB_LIBS)
+
+$(LIB)/$(SONAME): $(LIB)/$(SO_REAL)
+	$(Q)$(call msg,LN,$@)ln -sf $(SO_REAL) $@
+
+$(LIBBE_SO): $(LIB)/$(SONAME)
+	$(Q)$(call msg,LN,$@)ln -sf $(SONAME) $@
+
+# Every program links statically with the project's archives.
+$(SERVER_PROGS): $(BIN)/%: $(OBJ)/server/%.o $(LIBSERVER_A) $(LIBBE_A)
+$(CLIENT_PROGS): $(BIN)/%: $(OBJ)/client/%.o $(LIBBE_A)
+$(HELPERS): $(BUILD)/tests/%: $(OBJ)/tests/%.o $(TESTSUP_A) $(LIBSERVER_A) $(LIBBE_A)
+$(BENCH_PROGS): $(BUILD)/bench/%: $(OBJ)/tests/bench/%.o $(TESTSUP_A) $(LIBSERVER_A) $(LIBBE_A)
+$(SERVER_PROGS) $(CLIENT_PROGS):
+	@mkdir -p $(@D)
+	$(Q)$(call msg,LD,$@)$(CC) $(BE_LDFLAGS) -o $@ $^ $(LIBS)
+$(HELPERS) $(BENCH_PROGS):
+	@mkdir -p $(@D)
+	$(Q)$(call msg,LD,$@)$(CC) $(BE_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
+
+# The suite list: one SUITE(name) line per tests/test_NAME.c.  Rewritten only when
+# the list changes, so that check_main.o is not rebuilt on every run.
+$(SUITES_H): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '/* generated by the Makefile from tests/test_*.c */' \
+		$(foreach n,$(TEST_NAMES),'SUITE($(n))') > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; \
+	else $(call msg,GEN,$@)mv -f $@.tmp $@; fi
+
+$(OBJ)/tests/check_main.o: $(SUITES_H)
+
+$(CHECK_MAIN): $(TEST_OBJS) $(TESTSUP_A) $(LIBSERVER_A) $(LIBBE_A)
+	@mkdir -p $(@D)
+	$(Q)$(call msg,LD,$@)$(CC) $(BE_LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(LIBS)
+
+# Sanitized tests run slower: give Check's per-test timeouts room; and make
+# UBSan's reports fail the test (by default it prints and carries on).
+CHECK_ENV := $(if $(SANITIZE),CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-4} \
+	UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1})
+
+check: all $(CHECK_MAIN) $(HELPERS)
+	$(Q)$(call msg,CHECK,$(CHECK_MAIN))$(CHECK_ENV) $(CHECK_MAIN)
+
+run: all
+	$(Q)bash scripts/demo.sh $(BUILD)
+
+bench: all $(BENCH_PROGS)
+	$(Q)if [ -f scripts/bench.sh ]; then bash scripts/bench.sh $(BUILD); \
+	else echo "bench: built $(or $(BENCH_PROGS),nothing); scripts/bench.sh is not there yet"; fi
+
+deps:
+	$(Q)bash scripts/deps.sh
+
+# ---------------------------------------------------------------------------
+# Install.  DESTDIR is prepended to every path; the .pc file names PREFIX.
+
+INSTALLED_PROGS := $(notdir $(PROGS))
+
+install: all
+	$(Q)$(call msg,INSTALL,$(DESTDIR)$(PREFIX))true
+	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR)
+	$(Q)$(if $(PROGS),install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/)
+	$(Q)install -m 0644 $(LIBBE_A) $(DESTDIR)$(LIBDIR)/
+	$(Q)install -m 0755 $(LIB)/$(SO_REAL) $(DESTDIR)$(LIBDIR)/
+	$(Q)ln -sf $(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	$(Q)ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libbufferengine.so
+	$(Q)install -m 0644 include/bufferengine.h $(DESTDIR)$(INCLUDEDIR)/
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@LIB_LIBS@|$(LIB_LIBS)|g' \
+		bufferengine.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/bufferengine.pc
+	$(Q)$(if $(DESTDIR),true,if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi)
+
+uninstall:
+	$(Q)$(call msg,RM,$(DESTDIR)$(PREFIX))rm -f \
+		$(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALLED_PROGS)) \
+		$(DESTDIR)$(LIBDIR)/libbufferengine.a $(DESTDIR)$(LIBDIR)/$(SO_REAL) \
+		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libbufferengine.so \
+		$(DESTDIR)$(INCLUDEDIR)/bufferengine.h $(DESTDIR)$(PKGCONFIGDIR)/bufferengine.pc
+
+# ---------------------------------------------------------------------------
+
+clean:
+	$(Q)$(call msg,CLEAN,build* $(BUILD) demo-run)rm -rf build $(wildcard build-*) $(BUILD) demo-run
+
+distclean: clean
+	$(Q)rm -rf bench-results
+
+help:
+	@echo 'make [V=1] [SANITIZE=address,undefined|thread] [BUILD=dir] TARGET'
+	@echo '  all        libbufferengine.a, libbufferengine.so, programs in $(BIN)  (default)'
+	@echo '  check      build, then run every Check suite (BE_SUITE=name, BE_VERBOSE=1)'
+	@echo '  run        the demo: scripts/demo.sh with the built programs'
+	@echo '  bench      build tests/bench/*.c, run scripts/bench.sh'
+	@echo '  install    PREFIX=$(PREFIX), DESTDIR=; uninstall undoes it'
+	@echo '  deps       install the Debian packages the build needs'
+	@echo '  clean      remove every build directory and demo-run/; distclean: bench-results/ too'
+
+FORCE:
+
+-include $(ALL_OBJS:.o=.d)

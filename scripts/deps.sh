@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# deps.sh - install the Debian packages that building and testing bufferengine need.
+#
+# Idempotent: each package is checked with dpkg-query and only the missing ones are
+# installed (apt-get update once, then apt-get install --no-install-recommends).
+# Runs apt-get directly as root, through sudo otherwise.  Debian 12 package names.
+set -euo pipefail
+
+PACKAGES=(
+	gcc make libc6-dev      # the compiler; libc6-dev is only a Recommends of gcc
+	pkg-config              # the Makefile asks it for every library's flags
+	liburing-dev            # io_uring: the daemon's writes and syncs
+	libbsd-dev              # strlcpy and friends
+	check                   # the unit-test framework (pulls in libsubunit-dev)
+	libinih-dev             # the daemon's INI config parser
+)
+
+say() { printf 'deps.sh: %s\n' "$*"; }
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+	say "no dpkg-query/apt-get here: install these (Debian names) by hand: ${PACKAGES[*]}" >&2
+	exit 1
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+	if [[ $status == "install ok installed" ]]; then
+		continue
+	fi
+	missing+=("$pkg")
+done
+
+if ((${#missing[@]} == 0)); then
+	say "all packages present: ${PACKAGES[*]}"
+	exit 0
+fi
+say "missing: ${missing[*]}"
+
+sudo=()
+if [[ $(id -u) != 0 ]]; then
+	if ! command -v sudo >/dev/null 2>&1; then
+		say "not root and no sudo: as root, run: apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+	sudo=(sudo)
+fi
+
+# Wait for a concurrent apt/dpkg (another make, unattended-upgrades) instead of failing.
+apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
+say "running: ${sudo[*]:+${sudo[*]} }apt-get update"
+"${apt[@]}" update -q </dev/null
+say "running: ${sudo[*]:+${sudo[*]} }apt-get install -y --no-install-recommends ${missing[*]}"
+"${apt[@]}" install -y -q --no-install-recommends "${missing[@]}" </dev/null
+say "installed: ${missing[*]}"
