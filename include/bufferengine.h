@@ -70,7 +70,7 @@ int be_open(const char *store, const struct be_open_opts *opts, be_store **out);
  * be_write() - append one record to a raw store.
  *
  * Returns 0 once the record is in the ring (visible to the daemon), or:
- *  -EMSGSIZE    the payload is larger than a quarter of the ring
+ *  -EMSGSIZE    the payload is larger than a quarter of the ring (or 256 MiB)
  *  -EPROTOTYPE  the store is not a raw store
  *  -ENOBUFS     the ring is full and the store's policy is drop (counted)
  *  -ETIMEDOUT   the ring stayed full, or the lock held, for the write timeout

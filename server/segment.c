@@ -320,7 +320,21 @@ static int read_all(int fd, uint8_t **bufp, uint64_t *size)
  * the file, where a valid batch starts; @size when there is none.  The
  * magic is tested first, so a long damaged region costs a load a step.
  */
-static uint64_t next_batch(const uint8_t *buf, uint64_t size, uint64_t off)
+/*
+ * batch_at() - 0 when a valid batch starts at off whose seqs continue the
+ * file's (first_seq >= min_seq): a batch-shaped payload inside a damaged
+ * region, or an old batch, cannot pass for the next one.
+ */
+static int batch_at(const uint8_t *buf, uint64_t size, uint64_t off, uint64_t min_seq)
+{
+	const struct seg_batch_hdr *h = (const struct seg_batch_hdr *)(buf + off);
+
+	if (seg_batch_check(buf + off, size - off) != 0)
+		return -EBADMSG;
+	return h->first_seq >= min_seq ? 0 : -EBADMSG;
+}
+
+static uint64_t next_batch(const uint8_t *buf, uint64_t size, uint64_t off, uint64_t min_seq)
 {
 	for (; off + SEG_BATCH_HDR_SIZE <= size; off += 8) {
 		uint32_t magic;
@@ -328,7 +342,7 @@ static uint64_t next_batch(const uint8_t *buf, uint64_t size, uint64_t off)
 		memcpy(&magic, buf + off, sizeof(magic));
 		if (magic != SEG_BATCH_MAGIC)
 			continue;
-		if (seg_batch_check(buf + off, size - off) == 0)
+		if (batch_at(buf, size, off, min_seq) == 0)
 			return off;
 	}
 	return size;
@@ -350,8 +364,10 @@ static int scan_batches(const uint8_t *buf, uint64_t size, struct seg_scan_resul
 		struct seg_batch_ref ref;
 		int ret;
 
-		if (seg_batch_check(buf + off, size - off) != 0) {
-			uint64_t next = next_batch(buf, size, off + 8);
+		uint64_t min_seq = res->batches ? res->last_seq + 1 : 0;
+
+		if (batch_at(buf, size, off, min_seq) != 0) {
+			uint64_t next = next_batch(buf, size, off + 8, min_seq);
 
 			if (next >= size)
 				break; /* nothing valid follows: a torn tail */

@@ -33,6 +33,7 @@
 
 #define RING_CAP_MIN (UINT64_C(1) << 12)  /* 4 KiB */
 #define RING_CAP_MAX (UINT64_C(1) << 34)  /* 16 GiB */
+#define RING_PAYLOAD_MAX (UINT32_C(1) << 28) /* a record's payload, whatever the ring */
 
 /* Daemon state values (ring_hdr.daemon_state). */
 #define RING_DAEMON_NONE 0    /* no daemon has attached since creation */
@@ -62,7 +63,7 @@ struct ring_hdr {
 	uint64_t first_seq;       /* next_seq at creation */
 	uint64_t created_ns;      /* CLOCK_REALTIME at creation */
 	char store_name[64];      /* NUL-terminated, for shm-dump */
-	uint32_t max_payload;     /* largest payload accepted (capacity / 4) */
+	uint32_t max_payload;     /* largest payload: capacity / 4, at most RING_PAYLOAD_MAX */
 	uint32_t mode;            /* the shm object's mode at creation */
 	uint8_t _pad_ident[256 - 144];
 

@@ -162,7 +162,8 @@ int ring_create(const char *instance, const struct ring_params *p, struct ring_m
 	h->first_seq = p->first_seq;
 	h->created_ns = now_real_ns();
 	strncpy(h->store_name, p->store, sizeof(h->store_name) - 1);
-	h->max_payload = (uint32_t)(p->capacity / 4 > UINT32_MAX ? UINT32_MAX : p->capacity / 4);
+	h->max_payload = (uint32_t)(p->capacity / 4 > RING_PAYLOAD_MAX ? RING_PAYLOAD_MAX
+								       : p->capacity / 4);
 	h->mode = p->mode;
 	ret = lock_init(h);
 	if (ret)
@@ -215,7 +216,8 @@ int ring_validate(const struct ring_hdr *h, uint64_t file_size, struct ring_map 
 		return -EBADMSG;
 	if (h->on_full != RING_ON_FULL_BLOCK && h->on_full != RING_ON_FULL_DROP)
 		return -EBADMSG;
-	if (h->incarnation == 0 || h->max_payload == 0 || h->max_payload > cap / 4)
+	if (h->incarnation == 0 || h->max_payload == 0 || h->max_payload > cap / 4 ||
+	    h->max_payload > RING_PAYLOAD_MAX)
 		return -EBADMSG;
 	if (memchr(h->store_name, 0, sizeof(h->store_name)) == NULL ||
 	    !ring_name_valid(h->store_name))
@@ -294,7 +296,7 @@ int ring_open(const char *instance, const char *store, int flags, struct ring_ma
 	if (ret)
 		goto err_unmap;
 	if (!(flags & RING_OPEN_NO_PIDNS) && (copy->pidns_ino || copy->pidns_dev)) {
-		uint64_t ino, dev;
+		uint64_t ino = 0, dev = 0;
 
 		if (pidns_id(&ino, &dev) == 0 && (ino != copy->pidns_ino || dev != copy->pidns_dev)) {
 			ret = -EXDEV;
