@@ -251,11 +251,24 @@ int ring_open(const char *instance, const char *store, int flags, struct ring_ma
 	ret = ring_shm_name(name, sizeof(name), instance, store);
 	if (ret)
 		return ret;
-	fd = shm_open(name, rdonly ? O_RDONLY | O_CLOEXEC : O_RDWR | O_CLOEXEC, 0);
+	/*
+	 * Not shm_open(): /dev/shm is world-writable, and a FIFO planted under
+	 * a ring's name would block it.  O_NONBLOCK, then only a regular file.
+	 */
+	{
+		char path[sizeof(RING_SHM_DIR) + RING_SHM_NAME_MAX];
+
+		snprintf(path, sizeof(path), RING_SHM_DIR "%s", name);
+		fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	}
 	if (fd < 0)
-		return -errno;
+		return errno == ELOOP ? -EBADMSG : -errno;
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
+		goto err_close;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EBADMSG;
 		goto err_close;
 	}
 	if (st.st_size < (off_t)RING_HDR_SIZE + (off_t)RING_CAP_MIN ||

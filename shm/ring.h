@@ -126,7 +126,7 @@ struct ring_batch {
 /*
  * ring_collect() - copy the records in [tail, head) into out, padding
  * left out, each record header read once from shared memory, validated
- * (alignment, type, length within the area and below head, seq above
+ * (alignment, type, length within the area and below head, seq at least
  * min_seq and increasing), then written to out from that private copy.
  * Stops at head, at cap, or at the first damaged record.
  *
