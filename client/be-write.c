@@ -56,7 +56,8 @@ int main(int argc, char **argv)
 	ssize_t n;
 	be_store *s;
 
-	while ((c = getopt_long(argc, argv, "i:w:f:hV", opts, NULL)) != -1) {
+	opterr = 0; /* one line of our own for a bad option */
+	while ((c = getopt_long(argc, argv, ":i:w:f:hV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			o.instance = optarg;
@@ -79,8 +80,12 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("be-write %s\n", BE_VERSION_STRING);
 			return 0;
+		case ':':
+			fprintf(stderr, "be-write: option '%s' needs a value (see --help)\n",
+				argv[optind - 1]);
+			return 2;
 		default:
-			usage(stderr);
+			fprintf(stderr, "be-write: bad option '%s' (see --help)\n", argv[optind - 1]);
 			return 2;
 		}
 	}

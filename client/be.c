@@ -76,8 +76,14 @@ int be_open(const char *store, const struct be_open_opts *opts, be_store **out)
 		if (write_timeout < -1 || open_timeout < -1)
 			return -EINVAL;
 	}
-	if (!instance)
+	if (!instance) {
+		const char *env = getenv("BE_INSTANCE");
+
+		/* A bad $BE_INSTANCE must not send records to another instance. */
+		if (env && !ring_name_valid(env))
+			return -EINVAL;
 		instance = ring_default_instance();
+	}
 	if (!ring_name_valid(store) || !ring_name_valid(instance))
 		return -EINVAL;
 
@@ -223,7 +229,7 @@ const char *be_strerror(int err)
 	case -ENOTRECOVERABLE:
 		return "the ring's lock is unrecoverable";
 	}
-	if (err < 0) {
+	if (err < 0 && err > -4096) { /* errno values are small; -INT_MIN overflows */
 		const char *d = strerrordesc_np(-err);
 
 		if (d)

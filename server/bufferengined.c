@@ -202,7 +202,8 @@ int main(int argc, char **argv)
 	int c, check_only = 0, level = LOG_INFO, lockfd = -1, ret, status = 1;
 	pid_t other;
 
-	while ((c = getopt_long(argc, argv, "c:vqhV", opts, NULL)) != -1) {
+	opterr = 0; /* one line of our own for a bad option */
+	while ((c = getopt_long(argc, argv, ":c:vqhV", opts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			config_path = optarg;
@@ -222,8 +223,12 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("bufferengined %s\n", BE_VERSION_STRING);
 			return 0;
+		case ':':
+			fprintf(stderr, "bufferengined: option '%s' needs a value (see --help)\n",
+				argv[optind - 1]);
+			return 2;
 		default:
-			usage(stderr);
+			fprintf(stderr, "bufferengined: bad option '%s' (see --help)\n", argv[optind - 1]);
 			return 2;
 		}
 	}
@@ -243,7 +248,7 @@ int main(int argc, char **argv)
 					 sizeof(err));
 	if (ret) {
 		fprintf(stderr, "bufferengined: %s\n",
-			ret == -EINVAL ? err : strerror(-ret));
+			err[0] ? err : strerror(-ret));
 		return 1;
 	}
 	if (check_only) {

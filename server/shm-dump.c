@@ -1391,7 +1391,8 @@ int main(int argc, char **argv)
 	int json = 0;
 	int c, ret;
 
-	while ((c = getopt_long(argc, argv, "i:jn:hV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":i:jn:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			instance = optarg;
@@ -1416,9 +1417,13 @@ int main(int argc, char **argv)
 		case 'V':
 			printf("shm-dump " BE_VERSION_STRING "\n");
 			return 0;
+		case ':':
+			fprintf(stderr, "%s: option '%s' needs a value (see --help)\n", progname,
+				argv[optind - 1]);
+			return EXIT_USAGE;
 		default:
-			/* getopt_long has said what was wrong */
-			fprintf(stderr, "Try '%s --help' for more information.\n", progname);
+			fprintf(stderr, "%s: bad option '%s' (see --help)\n", progname,
+				argv[optind - 1]);
 			return EXIT_USAGE;
 		}
 	}
