@@ -301,6 +301,9 @@ static void service(struct daemon *d, struct store *st, uint64_t now)
 			st->stop_head = head;
 			st->stop_seen = 1;
 		}
+		/* The final flush takes what was there at SIGTERM, not what keeps coming. */
+		if (d->stopping)
+			head = st->stop_head;
 		pending = head - st->tail;
 		req = READ_ONCE(h->flush_req_seq);
 		/* A request counts only while there is something to make durable. */
