@@ -1363,7 +1363,7 @@ static void __attribute__((format(printf, 1, 2))) bad_usage(const char *fmt, ...
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "\nTry '%s --help' for more information.\n", progname);
+	fputs(" (see --help)\n", stderr);
 	exit(EXIT_USAGE);
 }
 
