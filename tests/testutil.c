@@ -76,16 +76,30 @@ void tu_daemon_config(struct tu_daemon *d, const char *engine_extra, const char 
 	fclose(f);
 }
 
+static void pid_path(char *path, size_t len, pid_t pid)
+{
+	run_dir(path, len);
+	snprintf(path + strlen(path), len - strlen(path), "/pid.%d", (int)pid);
+}
+
 static void record_pid(pid_t pid)
 {
 	char path[128];
 	int fd;
 
-	run_dir(path, sizeof(path));
-	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/pid.%d", (int)pid);
+	pid_path(path, sizeof(path), pid);
 	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
 	if (fd >= 0)
 		close(fd);
+}
+
+/* A reaped daemon's pid may soon be someone else's: forget it. */
+static void forget_pid(pid_t pid)
+{
+	char path[128];
+
+	pid_path(path, sizeof(path), pid);
+	unlink(path);
 }
 
 int tu_daemon_start(struct tu_daemon *d, const char *wait_store)
@@ -113,6 +127,7 @@ int tu_daemon_start(struct tu_daemon *d, const char *wait_store)
 		int status;
 
 		if (waitpid(pid, &status, WNOHANG) == pid) {
+			forget_pid(pid);
 			d->pid = 0;
 			return -1;
 		}
@@ -138,6 +153,7 @@ int tu_daemon_stop(struct tu_daemon *d, int sig)
 	kill(d->pid, sig);
 	if (waitpid(d->pid, &status, 0) != d->pid)
 		return -1;
+	forget_pid(d->pid);
 	d->pid = 0;
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
