@@ -21,6 +21,7 @@
 
 #define BE_DEFAULT_WRITE_TIMEOUT_MS 1000
 #define BE_OPEN_POLL_NS (10 * NSEC_PER_MSEC)
+#define BE_CLOSE_FLUSH_MS 10000 /* be_close's bound when writes wait forever */
 
 struct be_store {
 	struct ring_map map;
@@ -185,7 +186,7 @@ int be_close(be_store *s)
 
 	if (!s)
 		return -EINVAL;
-	ret = be_flush(s, s->write_timeout_ms);
+	ret = be_flush(s, s->write_timeout_ms >= 0 ? s->write_timeout_ms : BE_CLOSE_FLUSH_MS);
 	ring_unmap(&s->map);
 	free(s);
 	return ret;

@@ -90,7 +90,8 @@ int be_write(be_store *s, const void *payload, size_t len);
 int be_flush(be_store *s, int timeout_ms);
 
 /*
- * be_close() - flush for at most the write timeout, then unmap and free.
+ * be_close() - flush for at most the write timeout (10 s when that is -1:
+ * call be_flush(s, -1) first to wait for ever), then unmap and free.
  * Returns 0, or the flush's error; the handle is freed in every case.
  */
 int be_close(be_store *s);

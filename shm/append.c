@@ -52,6 +52,12 @@ static int64_t wait_space(struct ring_map *m, uint64_t head, uint64_t need, stru
 		}
 		if (!counted) {
 			fetch_add_relaxed(&h->full_waits, 1);
+			/*
+			 * A full ring needs the daemon now, whatever flush_bytes
+			 * says: with a threshold near the capacity no append may
+			 * have crossed it.
+			 */
+			ring_doorbell(m);
 			counted = 1;
 		}
 		ret = futex_wait_until(&h->space_gen, gen, deadline_get(d));
