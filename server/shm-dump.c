@@ -1201,7 +1201,7 @@ static int dump_records(struct ring_map *m, uint64_t n, int json)
 		 * (acquire, pairing with the daemon's release store) before it
 		 * wrote.
 		 */
-		atomic_thread_fence(memory_order_acquire);
+		smp_rmb();
 		if (load_u64(&m->hdr->tail, &tail2) < 0)
 			goto err_fault;
 		if (tail2 < tail) {

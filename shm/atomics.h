@@ -29,8 +29,17 @@
 	atomic_compare_exchange_weak_explicit((_Atomic __typeof__(*(p)) *)(p), (expp), (v), \
 					      memory_order_relaxed, memory_order_relaxed)
 
-/* A full barrier: a store before it is visible to all before a load after it. */
-#define smp_mb() atomic_thread_fence(memory_order_seq_cst)
+/*
+ * smp_rmb(): loads before it complete before loads after it (a seqlock
+ * reader's fence: copy, fence, re-read the position that guards the copy).
+ * ThreadSanitizer models no fences, and cannot see the other processes these
+ * fences are for anyway: under it the fence is left out.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define smp_rmb() do { } while (0)
+#else
+#define smp_rmb() atomic_thread_fence(memory_order_acquire)
+#endif
 
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 _Static_assert(ATOMIC_INT_LOCK_FREE == 2, "32-bit atomics must be lock-free");

@@ -33,6 +33,26 @@ int lock_init(struct ring_hdr *h)
 	return -ret;
 }
 
+/* Lock before a CLOCK_MONOTONIC deadline: a wall-clock step must not change the wait. */
+static int lock_until(pthread_mutex_t *mu, uint64_t deadline_ns)
+{
+#if defined(__SANITIZE_THREAD__)
+	/*
+	 * ThreadSanitizer does not intercept pthread_mutex_clocklock and then
+	 * takes our unlock for a bad one: under it, the same deadline on
+	 * CLOCK_REALTIME.
+	 */
+	uint64_t now = now_mono_ns();
+	struct timespec ts = ns_to_timespec(now_real_ns() + (deadline_ns > now ? deadline_ns - now : 0));
+
+	return pthread_mutex_timedlock(mu, &ts);
+#else
+	struct timespec ts = ns_to_timespec(deadline_ns);
+
+	return pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &ts);
+#endif
+}
+
 int lock_acquire(struct ring_hdr *h, struct deadline *d)
 {
 	pthread_mutex_t *mu = lock_mutex(h);
@@ -48,9 +68,7 @@ int lock_acquire(struct ring_hdr *h, struct deadline *d)
 		} else if (deadline_ns == UINT64_MAX) {
 			ret = pthread_mutex_lock(mu);
 		} else {
-			struct timespec ts = ns_to_timespec(deadline_ns);
-
-			ret = pthread_mutex_clocklock(mu, CLOCK_MONOTONIC, &ts);
+			ret = lock_until(mu, deadline_ns);
 		}
 	}
 	if (ret == EOWNERDEAD) {
