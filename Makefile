@@ -198,6 +198,20 @@ $(SUITES_H): FORCE
 	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; \
 	else $(call msg,GEN,$@)mv -f $@.tmp $@; fi
 
+# The test build of the daemon: the same sources with -DBE_TEST_HOOKS (server/hooks.h:
+# crash points, fault injection, the sync journal), for the crash tests only.
+HOOKS_OBJ := $(BUILD)/obj-hooks
+HOOKS_DAEMON := $(BUILD)/tests/bufferengined-hooks
+HOOKS_OBJS := $(patsubst %.c,$(HOOKS_OBJ)/%.o,$(SERVER_LIB_SRCS) server/bufferengined.c)
+
+$(HOOKS_OBJ)/%.o: %.c
+	@mkdir -p $(@D)
+	$(Q)$(call msg,CC,$< [hooks])$(CC) $(BE_CFLAGS) -DBE_TEST_HOOKS -c -o $@ $<
+
+$(HOOKS_DAEMON): $(HOOKS_OBJS) $(LIBBE_A)
+	@mkdir -p $(@D)
+	$(Q)$(call msg,LD,$@)$(CC) $(BE_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(OBJ)/tests/check_main.o: $(SUITES_H)
 
 $(CHECK_MAIN): $(TEST_OBJS) $(TESTSUP_A) $(LIBSERVER_A) $(LIBBE_A)
@@ -209,7 +223,7 @@ $(CHECK_MAIN): $(TEST_OBJS) $(TESTSUP_A) $(LIBSERVER_A) $(LIBBE_A)
 CHECK_ENV := $(if $(SANITIZE),CK_TIMEOUT_MULTIPLIER=$${CK_TIMEOUT_MULTIPLIER:-4} \
 	UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1})
 
-check: all $(CHECK_MAIN) $(HELPERS)
+check: all $(CHECK_MAIN) $(HELPERS) $(HOOKS_DAEMON)
 	$(Q)$(call msg,CHECK,$(CHECK_MAIN))$(CHECK_ENV) $(CHECK_MAIN)
 
 run: all
@@ -270,4 +284,4 @@ help:
 
 FORCE:
 
--include $(ALL_OBJS:.o=.d)
+-include $(ALL_OBJS:.o=.d) $(HOOKS_OBJS:.o=.d)

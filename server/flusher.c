@@ -27,6 +27,7 @@
 
 #include "server/crc32c.h"
 #include "server/daemon.h"
+#include "server/hooks.h"
 #include "server/log.h"
 #include "shm/atomics.h"
 #include "shm/clock.h"
@@ -126,12 +127,22 @@ static void publish(struct store *st, int tail_moved, int durable_moved)
 }
 
 /* Close the full segment (synced first) so that the next batch opens a new one. */
+static void seg_synced(const struct store *st, uint64_t len)
+{
+	char name[SEG_NAME_LEN + 1];
+
+	seg_name(name, st->seg_first_seq);
+	hook_synced(st->dirfd, name, len);
+}
+
 static int rotate(struct store *st)
 {
-	if (fdatasync(st->segfd) < 0)
+	if (hook_fdatasync(st->segfd) < 0)
 		return -errno;
+	seg_synced(st, st->seg_off);
 	close(st->segfd);
 	st->segfd = -1;
+	hook_point("rotate_mid");
 	if (st->durable_pos != st->tail) {
 		st->durable_pos = st->tail;
 		st->durable_seq = st->written_seq;
@@ -383,14 +394,20 @@ static void batch_done(struct daemon *d, struct store *st, uint64_t now)
 			"to offset %llu and writing the batch again", strerror(-st->res_sync),
 			(unsigned long long)st->b_off);
 		set_error(st, st->res_sync);
-		if (ftruncate(st->segfd, (off_t)st->b_off) < 0 || fdatasync(st->segfd) < 0) {
+		if (ftruncate(st->segfd, (off_t)st->b_off) < 0 || hook_fdatasync(st->segfd) < 0) {
 			store_stop(d, st, -errno, "cannot cut the segment back after a failed sync");
 			return;
 		}
+		seg_synced(st, st->b_off);
 		st->state = ST_RETRY;
 		retry_later(st, now);
 		return;
 	}
+	if (st->b_sync)
+		seg_synced(st, st->b_off + st->b_len);
+	hook_point("before_tail");
+	if (d->stopping)
+		hook_point("final_flush");
 	st->seg_off = st->b_off + st->b_len;
 	st->tail = st->b.end_pos;
 	st->written_seq = st->b.last_seq + 1;
@@ -418,11 +435,14 @@ static void complete(struct daemon *d, struct store *st, const struct io_cqe *c,
 		return;
 	}
 	if (c->kind == IO_WRITE)
-		st->res_write = c->res;
+		st->res_write = hook_fault(HOOK_WRITE, c->res);
 	else
-		st->res_sync = c->res;
-	if (--st->pending > 0)
+		st->res_sync = hook_fault(HOOK_SYNC, c->res);
+	if (--st->pending > 0) {
+		/* The write is done, its linked sync is not: a crash window. */
+		hook_point("write_done");
 		return;
+	}
 	if (st->state == ST_STOPPED) {
 		buf_release(d, st);
 		return;
@@ -437,6 +457,7 @@ static void complete(struct daemon *d, struct store *st, const struct io_cqe *c,
 			retry_later(st, now);
 			return;
 		}
+		seg_synced(st, st->seg_off);
 		st->durable_pos = st->tail;
 		st->durable_seq = st->written_seq;
 		publish(st, 0, 1);
@@ -494,9 +515,11 @@ void store_detach(struct daemon *d, struct store *st)
 		}
 	}
 	if (st->segfd >= 0) {
-		if (fdatasync(st->segfd) < 0)
+		if (hook_fdatasync(st->segfd) < 0)
 			log_msg(LOG_ERR, st->cfg.name, "fdatasync at exit failed: %s",
 				strerror(errno));
+		else
+			seg_synced(st, st->seg_off);
 		close(st->segfd);
 	}
 	if (st->dirfd >= 0)

@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "server/hooks.h"
 #include "server/io.h"
 #include "shm/atomics.h"
 #include "shm/clock.h"
@@ -219,7 +220,7 @@ int io_write(struct io *io, uint32_t store, int fd, const void *buf, int buf_ind
 			int r = -ECANCELED;
 
 			if (n == (ssize_t)len)
-				r = fdatasync(fd) < 0 ? -errno : 0;
+				r = hook_fdatasync(fd) < 0 ? -errno : 0;
 			io_queue(io, store, IO_SYNC, r);
 		}
 		return 0;
@@ -241,7 +242,10 @@ int io_write(struct io *io, uint32_t store, int fd, const void *buf, int buf_ind
 	fsqe = io_sqe(io);
 	if (!fsqe)
 		return -EBUSY;
-	io_uring_prep_fsync(fsqe, fd, IORING_FSYNC_DATASYNC);
+	if (hook_no_fdatasync())
+		io_uring_prep_nop(fsqe);
+	else
+		io_uring_prep_fsync(fsqe, fd, IORING_FSYNC_DATASYNC);
 	io_uring_sqe_set_data64(fsqe, io_ud(store, IO_SYNC));
 	return 0;
 }
@@ -251,13 +255,16 @@ int io_sync(struct io *io, uint32_t store, int fd)
 	struct io_uring_sqe *sqe;
 
 	if (!io->uring) {
-		io_queue(io, store, IO_SYNC, fdatasync(fd) < 0 ? -errno : 0);
+		io_queue(io, store, IO_SYNC, hook_fdatasync(fd) < 0 ? -errno : 0);
 		return 0;
 	}
 	sqe = io_sqe(io);
 	if (!sqe)
 		return -EBUSY;
-	io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+	if (hook_no_fdatasync())
+		io_uring_prep_nop(sqe);
+	else
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
 	io_uring_sqe_set_data64(sqe, io_ud(store, IO_SYNC));
 	return 0;
 }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "server/daemon.h"
+#include "server/hooks.h"
 #include "server/log.h"
 #include "shm/atomics.h"
 #include "shm/clock.h"
@@ -62,7 +63,10 @@ static int set_aside(struct store *st, const char *name, uint64_t size)
 			"%s: no valid batch in %llu bytes: moved to %s", name,
 			(unsigned long long)size, aside);
 	}
-	return fsync(st->dirfd) < 0 ? -errno : 0;
+	if (!hook_no_fdatasync() && fsync(st->dirfd) < 0)
+		return -errno;
+	hook_dirsynced(st->dirfd);
+	return 0;
 }
 
 struct disk_state {
@@ -121,13 +125,15 @@ static int recover_disk(struct store *st, struct disk_state *ds)
 				close(fd);
 				goto out;
 			}
+			hook_point("recovery_truncated");
 		}
 		/* What is left is what is durable. */
-		if (fdatasync(fd) < 0) {
+		if (hook_fdatasync(fd) < 0) {
 			ret = -errno;
 			close(fd);
 			goto out;
 		}
+		hook_synced(st->dirfd, name, r.valid_end);
 		ds->max_seq = r.last_seq;
 		ds->last_incarnation = r.last_incarnation;
 		ds->last_end_pos = r.last_end_pos;
@@ -145,7 +151,7 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 {
 	struct ring_hdr *h;
 	struct guard_frame gf;
-	uint64_t head, tail, next_seq, first_seq;
+	uint64_t head, tail, next_seq, first_seq, acked;
 	int ret;
 
 	ret = ring_open(d->instance, st->cfg.name, 0, &st->map);
@@ -193,6 +199,7 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 		head = load_acquire(&h->head);
 		next_seq = READ_ONCE(h->next_seq);
 		first_seq = READ_ONCE(h->first_seq);
+		acked = READ_ONCE(h->durable_seq);
 		GUARD_END(gf);
 	} else {
 		return -EFAULT;
@@ -207,6 +214,20 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 			"the ring's next seq %llu is not above the disk's %llu: store not served",
 			(unsigned long long)next_seq, (unsigned long long)ds->max_seq);
 		return -EBADMSG;
+	}
+	/*
+	 * What the last daemon acknowledged as durable and the disk no longer
+	 * holds (a damaged or cut segment): say so, with the seqs.  The count
+	 * is an upper bound, since seqs may have gaps.
+	 */
+	if (acked > ds->max_seq + 1 && acked > first_seq && acked <= next_seq) {
+		uint64_t from = ds->max_seq + 1 > first_seq ? ds->max_seq + 1 : first_seq;
+
+		if (acked > from)
+			log_msg(LOG_ERR, st->cfg.name,
+				"the disk lost records acknowledged as durable: seqs %llu..%llu "
+				"(at most %llu records)", (unsigned long long)from,
+				(unsigned long long)(acked - 1), (unsigned long long)(acked - from));
 	}
 	st->written_seq = first_seq > ds->max_seq + 1 ? first_seq : ds->max_seq + 1;
 	if (ds->max_seq && ds->last_incarnation == st->map.incarnation) {

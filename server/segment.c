@@ -24,6 +24,7 @@
 
 #include "bufferengine.h"
 #include "server/crc32c.h"
+#include "server/hooks.h"
 #include "server/segment.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -510,15 +511,18 @@ int seg_create(int dirfd, uint64_t first_seq, uint32_t store_type, const char *s
 	ret = pwrite_all(fd, &fh, sizeof(fh), 0);
 	if (ret)
 		goto err_unlink;
-	if (fdatasync(fd) < 0) {
+	if (hook_fdatasync(fd) < 0) {
 		ret = -errno;
 		goto err_unlink;
 	}
+	hook_synced(dirfd, name, sizeof(fh));
+	hook_point("seg_created");
 	/* The file counts for nothing until its directory entry is durable. */
-	if (fsync(dirfd) < 0) {
+	if (!hook_no_fdatasync() && fsync(dirfd) < 0) {
 		ret = -errno;
 		goto err_unlink;
 	}
+	hook_dirsynced(dirfd);
 	return fd;
 
 err_unlink:
