@@ -114,9 +114,13 @@ int hook_fault(int kind, int res)
 	return res;
 }
 
+/*
+ * A sync that was left out (BE_NO_FDATASYNC) made nothing durable: nothing
+ * is journaled, so that a power-loss simulation then cuts what it claimed.
+ */
 static void journal(const char *line, size_t n)
 {
-	if (journal_fd >= 0)
+	if (journal_fd >= 0 && !no_sync)
 		(void)!write(journal_fd, line, n);
 }
 
@@ -138,10 +142,7 @@ void hook_synced(int dirfd, const char *name, uint64_t len)
 	char dir[1024], line[1400];
 	int n;
 
-	hook_init();
-	if (journal_fd < 0 || fd_path(dirfd, dir, sizeof(dir)))
-		return;
-	n = snprintf(line, sizeof(line), "file %s/%s %llu\n", dir, name, (unsigned long long)len);
+X, dir, name, (unsigned long long)len);
 	if (n > 0 && (size_t)n < sizeof(line))
 		journal(line, (size_t)n);
 }

@@ -11,8 +11,8 @@
  *   BE_SYNC_JOURNAL=FILE    append a line at every completed sync: what a
  *                           power loss would keep ("file PATH LENGTH",
  *                           "dir PATH NAME...")
- *   BE_NO_FDATASYNC=1       leave out every fdatasync (journaling them as
- *                           done): the power-loss test must then fail
+ *   BE_NO_FDATASYNC=1       leave out every fdatasync (and journal none):
+ *                           the power-loss test must then fail
  *
  * In the real daemon every hook compiles to nothing.
  */
