@@ -142,7 +142,10 @@ void hook_synced(int dirfd, const char *name, uint64_t len)
 	char dir[1024], line[1400];
 	int n;
 
-X, dir, name, (unsigned long long)len);
+	hook_init();
+	if (journal_fd < 0 || fd_path(dirfd, dir, sizeof(dir)))
+		return;
+	n = snprintf(line, sizeof(line), "file %s/%s %llu\n", dir, name, (unsigned long long)len);
 	if (n > 0 && (size_t)n < sizeof(line))
 		journal(line, (size_t)n);
 }
