@@ -66,23 +66,23 @@ static int64_t wait_space(struct ring_map *m, uint64_t head, uint64_t need, stru
 	}
 }
 
-int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const void *payload,
-		uint32_t len, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *seq_out)
+/*
+ * Append one record; the lock is held.  Sets *ring when the record takes
+ * the unflushed bytes over the doorbell threshold.  Returns 0 or -errno
+ * (nothing written then).
+ */
+static inline int append_locked(struct ring_map *m, uint64_t *cached_tail, uint16_t type,
+				const void *payload, uint32_t len, uint64_t ts_ns, uint32_t pid,
+				struct deadline *d, int *ring, uint64_t *seq_out)
 {
 	struct ring_hdr *h = m->hdr;
-	struct deadline d = { .timeout_ms = timeout_ms, .at = 0 };
 	uint64_t need, head, off, pad, total, tail, seq, flush_bytes;
 	struct rec_hdr rh;
 	uint8_t *dst;
-	int ret, ring = 0;
 
 	if (len > m->max_payload)
 		return -EMSGSIZE;
 	need = rec_size(len);
-	ret = lock_acquire(h, &d);
-	if (ret)
-		return ret;
-
 	/* Only lock holders write head: a plain read is ours to trust - after a check. */
 	head = READ_ONCE(h->head);
 	tail = *cached_tail;
@@ -90,21 +90,17 @@ int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const 
 		/* The cached tail may be from before a daemon restart: look again. */
 		tail = load_acquire(&h->tail);
 		if ((head & (REC_ALIGN - 1)) || (tail & (REC_ALIGN - 1)) || head < tail ||
-		    head - tail > m->capacity) {
-			ret = -EBADMSG;
-			goto out_unlock;
-		}
+		    head - tail > m->capacity)
+			return -EBADMSG;
 	}
 	off = head & m->mask;
 	pad = (m->capacity - off < need) ? m->capacity - off : 0;
 	total = pad + need;
 	if (head + total - tail > m->capacity) {
-		int64_t t = wait_space(m, head, total, &d);
+		int64_t t = wait_space(m, head, total, d);
 
-		if (t < 0) {
-			ret = (int)t;
-			goto out_unlock;
-		}
+		if (t < 0)
+			return (int)t;
 		tail = (uint64_t)t;
 	}
 	*cached_tail = tail;
@@ -140,16 +136,60 @@ int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const 
 	if (head + total - tail >= flush_bytes) {
 		tail = load_acquire(&h->tail);
 		if (tail <= head && head + total - tail >= flush_bytes && head - tail < flush_bytes)
-			ring = 1;
+			*ring = 1;
 		*cached_tail = tail;
 	}
-	if (seq_out)
-		*seq_out = seq;
-	ret = 0;
+	*seq_out = seq;
+	return 0;
+}
 
-out_unlock:
-	lock_release(h);
+int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const void *payload,
+		uint32_t len, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *seq_out)
+{
+	struct deadline d = { .timeout_ms = timeout_ms, .at = 0 };
+	uint64_t seq = 0;
+	int ret, ring = 0;
+
+	if (len > m->max_payload)
+		return -EMSGSIZE;
+	ret = lock_acquire(m->hdr, &d);
+	if (ret)
+		return ret;
+	ret = append_locked(m, cached_tail, type, payload, len, ts_ns, pid, &d, &ring, &seq);
+	lock_release(m->hdr);
 	if (ring)
 		ring_doorbell(m);
+	if (!ret && seq_out)
+		*seq_out = seq;
 	return ret;
+}
+
+int ring_append_many(struct ring_map *m, uint64_t *cached_tail, const struct ring_rec *recs,
+		     unsigned n, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *last_seq)
+{
+	struct deadline d = { .timeout_ms = timeout_ms, .at = 0 };
+	uint64_t seq = 0;
+	unsigned i;
+	int ret, ring = 0;
+
+	if (n == 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (recs[i].len > m->max_payload)
+			return -EMSGSIZE;
+	ret = lock_acquire(m->hdr, &d);
+	if (ret)
+		return ret;
+	for (i = 0; i < n; i++) {
+		ret = append_locked(m, cached_tail, recs[i].type, recs[i].payload, recs[i].len,
+				    ts_ns, pid, &d, &ring, &seq);
+		if (ret)
+			break;
+	}
+	lock_release(m->hdr);
+	if (ring)
+		ring_doorbell(m);
+	if (i && last_seq)
+		*last_seq = seq;
+	return i ? (int)i : ret;
 }

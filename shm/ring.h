@@ -108,6 +108,24 @@ int ring_unlink(const char *instance, const char *store);
 int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const void *payload,
 		uint32_t len, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *seq_out);
 
+/* One record of ring_append_many(). */
+struct ring_rec {
+	uint16_t type;
+	uint32_t len;
+	const void *payload;
+};
+
+/*
+ * ring_append_many() - append n records under one lock (each published as
+ * it is written, so a wait for space in the middle is a wait like any
+ * other).  All records are checked against max_payload first.
+ * Returns the count appended (it stops at the first that fails: a full
+ * ring under drop, a timeout), or -errno when none was; *last_seq is the
+ * seq of the last one appended.
+ */
+int ring_append_many(struct ring_map *m, uint64_t *cached_tail, const struct ring_rec *recs,
+		     unsigned n, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *last_seq);
+
 /* ring_doorbell() - wake the daemon (bump doorbell_gen, FUTEX_WAKE). */
 void ring_doorbell(struct ring_map *m);
 
