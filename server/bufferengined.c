@@ -114,6 +114,126 @@ static int open_data_dir(struct daemon *d, int *lockfd)
 	return 0;
 }
 
+/* Bring up store i of d->cfg as d->stores[i]. */
+static void store_start(struct daemon *d, unsigned i)
+{
+	struct store *st = &d->stores[i];
+
+	memset(st, 0, sizeof(*st));
+	st->cfg = d->cfg.stores[i];
+	st->index = i;
+	st->map.fd = -1;
+	if (store_recover(d, st))
+		st->state = ST_STOPPED;
+	st->next_tick_ns = now_mono_ns() + st->cfg.flush_interval_ms * NSEC_PER_MSEC;
+}
+
+static int same_geometry(const struct cfg_store *a, const struct cfg_store *b)
+{
+	return a->type == b->type && a->capacity == b->capacity && a->on_full == b->on_full;
+}
+
+/*
+ * SIGHUP: read the config again.  New stores are recovered and served at
+ * once; a store's interval, threshold, sync mode and segment size apply at
+ * once; what would need a new ring (capacity, type, on_full) or a new
+ * daemon (instance, data_dir, max_workers, batch_bytes, ring_mode) is
+ * refused with a log line, and the running setting stays.  A store that
+ * left the config is still drained: its ring may hold records.
+ */
+static void reload(struct daemon *d)
+{
+	struct config *nc = malloc(sizeof(*nc));
+	const struct cfg_engine *ne, *oe = &d->cfg.engine;
+	char err[512];
+	unsigned added = 0, changed = 0;
+	int ret;
+
+	if (!nc) {
+		log_msg(LOG_ERR, NULL, "SIGHUP: out of memory; config not reloaded");
+		return;
+	}
+	if (d->config_path)
+		ret = config_load(d->config_path, nc, err, sizeof(err));
+	else
+		ret = config_load_string(config_builtin, "<built-in config>", nc, err, sizeof(err));
+	if (ret) {
+		log_msg(LOG_ERR, NULL, "SIGHUP: %s; the running config stays",
+			err[0] ? err : strerror(-ret));
+		goto out;
+	}
+	ne = &nc->engine;
+	if (strcmp(ne->instance, oe->instance) || strcmp(ne->data_dir, oe->data_dir) ||
+	    ne->max_workers != oe->max_workers || ne->batch_bytes != oe->batch_bytes ||
+	    ne->ring_mode != oe->ring_mode)
+		log_msg(LOG_WARN, NULL, "SIGHUP: instance, data_dir, max_workers, batch_bytes and "
+			"ring_mode apply at the next start only");
+	d->cfg.engine.shutdown_flush_timeout_ms = ne->shutdown_flush_timeout_ms;
+
+	for (unsigned i = 0; i < nc->nstores; i++) {
+		const struct cfg_store *ns = &nc->stores[i];
+		struct store *st = NULL;
+
+		for (unsigned j = 0; j < d->nstores; j++)
+			if (!strcmp(d->stores[j].cfg.name, ns->name))
+				st = &d->stores[j];
+		if (st) {
+			if (!same_geometry(&st->cfg, ns)) {
+				log_msg(LOG_ERR, ns->name, "SIGHUP: type, capacity or on_full changed: "
+					"refused (a ring is never replaced under its writers)");
+				continue;
+			}
+			if (st->cfg.flush_bytes == ns->flush_bytes &&
+			    st->cfg.flush_interval_ms == ns->flush_interval_ms &&
+			    st->cfg.sync == ns->sync && st->cfg.segment_bytes == ns->segment_bytes &&
+			    st->cfg.retain_bytes == ns->retain_bytes)
+				continue;
+			st->cfg.flush_bytes = ns->flush_bytes;
+			st->cfg.flush_interval_ms = ns->flush_interval_ms;
+			st->cfg.sync = ns->sync;
+			st->cfg.segment_bytes = ns->segment_bytes;
+			st->cfg.retain_bytes = ns->retain_bytes;
+			st->next_tick_ns = now_mono_ns() + ns->flush_interval_ms * NSEC_PER_MSEC;
+			store_set_flush_bytes(st);
+			changed++;
+			continue;
+		}
+		if (d->nstores == CONFIG_MAX_STORES) {
+			log_msg(LOG_ERR, ns->name, "SIGHUP: too many stores; not added");
+			continue;
+		}
+		{
+			struct store *grown = realloc(d->stores, (d->nstores + 1) * sizeof(*grown));
+
+			if (!grown || io_grow(d->io, d->nstores + 1)) {
+				if (grown)
+					d->stores = grown;
+				log_msg(LOG_ERR, ns->name, "SIGHUP: out of memory; not added");
+				continue;
+			}
+			d->stores = grown;
+		}
+		d->cfg.stores[d->nstores] = *ns;
+		d->cfg.nstores = d->nstores + 1;
+		store_start(d, d->nstores);
+		d->nstores++;
+		added++;
+	}
+	for (unsigned j = 0; j < d->nstores; j++) {
+		int found = 0;
+
+		for (unsigned i = 0; i < nc->nstores && !found; i++)
+			found = !strcmp(d->stores[j].cfg.name, nc->stores[i].name);
+		if (!found)
+			log_msg(LOG_WARN, d->stores[j].cfg.name, "SIGHUP: no longer in the config; "
+				"still drained until the next start");
+	}
+	log_msg(LOG_INFO, NULL, "SIGHUP: config reloaded: %u stores added, %u changed", added,
+		changed);
+out:
+	free(nc);
+}
+
 static uint64_t next_timeout(struct daemon *d, uint64_t now)
 {
 	uint64_t wake = now + NSEC_PER_SEC, cap = NSEC_PER_SEC;
@@ -151,7 +271,8 @@ static int run(struct daemon *d, const sigset_t *waitmask)
 		}
 		if (got_hup) {
 			got_hup = 0;
-			log_msg(LOG_WARN, NULL, "SIGHUP: reloading the config is not supported yet");
+			if (!d->stopping)
+				reload(d);
 		}
 		for (unsigned i = 0; i < d->nstores; i++)
 			store_service(d, &d->stores[i], now);
@@ -257,6 +378,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	d.instance = d.cfg.engine.instance;
+	d.config_path = config_path;
 
 	if (guard_install() < 0) {
 		log_msg(LOG_ERR, NULL, "cannot install the SIGBUS handler");
@@ -295,16 +417,8 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < d.cfg.engine.max_workers; i++)
 		d.free_bufs[d.nfree++] = (int)i;
 	d.nstores = d.cfg.nstores;
-	for (unsigned i = 0; i < d.nstores; i++) {
-		struct store *st = &d.stores[i];
-
-		st->cfg = d.cfg.stores[i];
-		st->index = i;
-		st->map.fd = -1;
-		if (store_recover(&d, st))
-			st->state = ST_STOPPED;
-		st->next_tick_ns = now_mono_ns() + st->cfg.flush_interval_ms * NSEC_PER_MSEC;
-	}
+	for (unsigned i = 0; i < d.nstores; i++)
+		store_start(&d, i);
 
 	/* Signals: blocked, except inside io_wait(). */
 	memset(&sa, 0, sizeof(sa));

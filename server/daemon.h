@@ -66,6 +66,7 @@ struct store {
 
 struct daemon {
 	struct config cfg;
+	const char *config_path; /* NULL: the built-in config */
 	const char *instance;
 	int datafd;              /* the data directory */
 	struct io *io;
@@ -89,5 +90,6 @@ uint64_t store_next_wake(const struct store *st);
 int store_drained(const struct store *st);
 void store_stop(struct daemon *d, struct store *st, int err, const char *why);
 void store_detach(struct daemon *d, struct store *st);
+void store_set_flush_bytes(struct store *st);
 
 #endif /* BE_DAEMON_H */

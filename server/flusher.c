@@ -71,6 +71,18 @@ static int buf_take(struct daemon *d, struct store *st, size_t need)
 	return 0;
 }
 
+void store_set_flush_bytes(struct store *st)
+{
+	struct guard_frame gf;
+
+	if (st->state == ST_STOPPED || !st->map.hdr)
+		return;
+	GUARD_TRY(gf) {
+		WRITE_ONCE(st->map.hdr->flush_bytes, st->cfg.flush_bytes);
+		GUARD_END(gf);
+	}
+}
+
 void store_stop(struct daemon *d, struct store *st, int err, const char *why)
 {
 	struct guard_frame gf;
@@ -172,6 +184,7 @@ static int submit_batch(struct daemon *d, struct store *st)
 	st->sync_only = 0;
 	st->state = ST_BUSY;
 	d->workers++;
+	hook_workers(d->workers);
 	return 0;
 }
 
@@ -284,6 +297,7 @@ static int start_sync(struct daemon *d, struct store *st)
 	st->sync_only = 1;
 	st->state = ST_BUSY;
 	d->workers++;
+	hook_workers(d->workers);
 	return 0;
 }
 

@@ -199,6 +199,21 @@ void hook_dirsynced(int dirfd)
 	}
 }
 
+void hook_workers(unsigned n)
+{
+	static unsigned high;
+	char line[32];
+	int len;
+
+	hook_init();
+	if (n <= high || journal_fd < 0)
+		return;
+	high = n;
+	len = snprintf(line, sizeof(line), "workers %u\n", n);
+	if (len > 0)
+		(void)!write(journal_fd, line, (size_t)len);
+}
+
 int hook_no_fdatasync(void)
 {
 	hook_init();

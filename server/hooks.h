@@ -14,6 +14,9 @@
  *   BE_NO_FDATASYNC=1       leave out every fdatasync (and journal none):
  *                           the power-loss test must then fail
  *
+ * The journal also gets "workers N" each time the number of stores with
+ * I/O in flight reaches a new high (max_workers must bound it).
+ *
  * In the real daemon every hook compiles to nothing.
  */
 #ifndef BE_HOOKS_H
@@ -31,6 +34,7 @@ void hook_synced(int dirfd, const char *name, uint64_t len);
 void hook_synced_fd(int fd, uint64_t len);
 void hook_dirsynced(int dirfd);
 int hook_no_fdatasync(void);
+void hook_workers(unsigned n);
 #else
 static inline void hook_point(const char *name)
 {
@@ -56,6 +60,10 @@ static inline void hook_dirsynced(int dirfd)
 static inline int hook_no_fdatasync(void)
 {
 	return 0;
+}
+static inline void hook_workers(unsigned n)
+{
+	(void)n;
 }
 #endif
 

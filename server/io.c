@@ -145,6 +145,29 @@ void io_exit(struct io *io)
 	free(io);
 }
 
+int io_grow(struct io *io, unsigned nstores)
+{
+	unsigned qcap = nstores * 3 + 4;
+	struct io_cqe *q;
+
+	if (nstores <= io->nstores)
+		return 0;
+	io->nstores = nstores;
+	if (io->uring || qcap <= io->qcap)
+		return 0; /* the SQ is flushed when full; the kernel never drops a CQE */
+	/* The sync backend's queue: unroll it into a bigger array. */
+	q = calloc(qcap, sizeof(*q));
+	if (!q)
+		return -ENOMEM;
+	for (unsigned i = 0; i < io->qlen; i++)
+		q[i] = io->q[(io->qhead + i) % io->qcap];
+	free(io->q);
+	io->q = q;
+	io->qhead = 0;
+	io->qcap = qcap;
+	return 0;
+}
+
 const char *io_backend(const struct io *io)
 {
 	if (!io->uring)

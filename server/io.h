@@ -38,6 +38,9 @@ struct io_cqe {
  */
 int io_init(struct io **out, unsigned nstores, unsigned nbufs, size_t bufsize, int force_sync);
 void io_exit(struct io *io);
+
+/* io_grow() - make room for nstores stores (SIGHUP added some).  0 or -ENOMEM. */
+int io_grow(struct io *io, unsigned nstores);
 const char *io_backend(const struct io *io);
 
 /* The pool buffers: io_buf(io, i) for i < nbufs. */
