@@ -96,6 +96,114 @@ int be_flush(be_store *s, int timeout_ms);
  */
 int be_close(be_store *s);
 
+/*
+ * Typed payloads: metric, log and process records.  The library encodes
+ * them (before taking the ring's lock) in the compact, versioned format
+ * described in shm/codec.h; be-read and shm-dump decode them.  Strings are
+ * NUL-terminated; NULL means "absent" (an empty string is kept as empty).
+ * A string longer than 65535 bytes (a log message: 16 MiB), more than 1024
+ * attributes or histogram buckets, or a record over the store's limit is
+ * refused with -EMSGSIZE; a bad enum value or inconsistent counts with
+ * -EINVAL; nothing is ever truncated.  Writing a record of the wrong type
+ * for the store is refused with -EPROTOTYPE.
+ */
+
+/* One key=value attribute (metric attributes, log fields). */
+struct be_attr {
+	const char *key;
+	const char *value;
+};
+
+/* Where a record came from, as gosight identifies it; any field may be NULL. */
+struct be_meta {
+	const char *host_id;
+	const char *agent_id;
+	const char *hostname;
+	const char *endpoint_id;
+};
+
+enum be_metric_kind {
+	BE_METRIC_GAUGE = 1,
+	BE_METRIC_COUNTER = 2,   /* a sum */
+	BE_METRIC_HISTOGRAM = 3,
+};
+
+struct be_metric {
+	const char *ns;           /* namespace, e.g. "System" */
+	const char *sub_ns;       /* sub-namespace, e.g. "CPU" */
+	const char *name;         /* required, e.g. "usage_percent" */
+	const char *unit;         /* e.g. "percent", "bytes" */
+	int kind;                 /* enum be_metric_kind */
+	double value;             /* gauge and counter */
+	uint64_t ts_ns;           /* CLOCK_REALTIME ns of the sample; 0: now */
+	/* histogram: nbounds upper bounds (increasing), nbounds + 1 bucket counts */
+	const double *bounds;
+	size_t nbounds;
+	const uint64_t *buckets;
+	uint64_t count;           /* histogram: observations */
+	double sum;               /* histogram: their sum */
+	const struct be_attr *attrs;
+	size_t nattrs;
+	const struct be_meta *meta; /* may be NULL */
+};
+
+/* Severity numbers as OpenTelemetry has them (1..24; syslog maps onto them). */
+enum be_severity {
+	BE_SEV_TRACE = 1,
+	BE_SEV_DEBUG = 5,
+	BE_SEV_INFO = 9,
+	BE_SEV_WARN = 13,
+	BE_SEV_ERROR = 17,
+	BE_SEV_FATAL = 21,
+};
+
+struct be_log {
+	uint64_t ts_ns;           /* when it was logged; 0: now */
+	int severity;             /* 1..24, or 0: unspecified */
+	const char *severity_text; /* NULL: derived from the number */
+	const char *message;      /* required */
+	const char *source;       /* e.g. the program or file */
+	const char *category;     /* e.g. "auth", "kernel" */
+	uint32_t pid;             /* the process that logged it, 0: unknown */
+	const struct be_attr *fields;
+	size_t nfields;
+	const struct be_meta *meta;
+};
+
+/* One process of a snapshot: every record of a snapshot shares its id and time. */
+struct be_process {
+	uint64_t snapshot_id;
+	uint64_t snapshot_ts_ns;  /* 0: now */
+	uint32_t pid;
+	uint32_t ppid;
+	const char *user;
+	const char *exe;
+	const char *cmdline;
+	double cpu_percent;
+	double mem_percent;
+	uint64_t rss_bytes;
+	uint32_t threads;
+	uint64_t start_ts_ns;     /* when the process started, CLOCK_REALTIME ns */
+	const struct be_meta *meta;
+};
+
+/* be_write_metric() / be_write_log() / be_write_process() - one typed record.
+ * Returns 0, or the errors of be_write() and those above. */
+int be_write_metric(be_store *s, const struct be_metric *m);
+int be_write_log(be_store *s, const struct be_log *l);
+int be_write_process(be_store *s, const struct be_process *p);
+
+/*
+ * be_write_metrics() / be_write_logs() / be_write_processes() - n records
+ * under one lock.  All are encoded (and checked) first: a bad one fails
+ * the call before anything is written.  Returns the count written (less
+ * than n only when the ring filled under on_full = drop, or the write
+ * timeout passed), or -errno when none was.
+ */
+int be_write_metrics(be_store *s, const struct be_metric *m, size_t n);
+int be_write_logs(be_store *s, const struct be_log *l, size_t n);
+int be_write_processes(be_store *s, const struct be_process *p, size_t n);
+
 /* be_strerror() - text for a value returned by any be_ function. */
 const char *be_strerror(int err);
 

@@ -104,6 +104,11 @@ static void forget_pid(pid_t pid)
 
 int tu_daemon_start(struct tu_daemon *d, const char *wait_store)
 {
+	return tu_daemon_start_bin(d, wait_store, BE_BIN_DIR "/bufferengined");
+}
+
+int tu_daemon_start_bin(struct tu_daemon *d, const char *wait_store, const char *path)
+{
 	struct timespec ts = { 0, 5 * 1000 * 1000 };
 	pid_t pid;
 
@@ -117,7 +122,7 @@ int tu_daemon_start(struct tu_daemon *d, const char *wait_store)
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
-		execl(BE_BIN_DIR "/bufferengined", "bufferengined", "-c", d->conf, (char *)NULL);
+		execl(path, "bufferengined", "-c", d->conf, (char *)NULL);
 		_exit(127);
 	}
 	d->pid = pid;

@@ -55,6 +55,13 @@ void tu_daemon_config(struct tu_daemon *d, const char *engine_extra, const char 
  */
 int tu_daemon_start(struct tu_daemon *d, const char *wait_store);
 
+/*
+ * tu_daemon_start_bin() - the same with another daemon binary at path (the
+ * test build BE_TEST_DIR "/bufferengined-hooks", say).  Its environment is
+ * the caller's (set BE_CRASH_AT and the like before the call).
+ */
+int tu_daemon_start_bin(struct tu_daemon *d, const char *wait_store, const char *path);
+
 /* tu_daemon_stop() - send sig, wait; returns the exit status, or 128+signal. */
 int tu_daemon_stop(struct tu_daemon *d, int sig);
 
