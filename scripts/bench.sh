@@ -12,7 +12,8 @@
 #
 # Runs $BUILD/bench/bench_append (the append path alone, no daemon) and
 # $BUILD/bench/bench_durable (through bufferengined to disk, and be_flush
-# latency).  Each prints one CSV line per figure (median, min and max of its
+# latency) and $BUILD/bench/bench_groupcommit (acknowledgements per second
+# with 1, 2 and 8 processes flushing at once).  Each prints one CSV line per figure (median, min and max of its
 # runs); this script adds the machine (nproc, kernel, CPU model, the
 # filesystem of the data directory) and writes, under bench-results/
 # (gitignored):
@@ -45,7 +46,7 @@ die() {
 	exit 1
 }
 
-for prog in bench_append bench_durable; do
+for prog in bench_append bench_durable bench_groupcommit; do
 	[[ -x $BENCH_BIN/$prog ]] || die "$BENCH_BIN/$prog is missing: run make bench"
 done
 [[ -d $DATA_DIR ]] || die "BENCH_DATA_DIR=$DATA_DIR is not a directory"
@@ -124,6 +125,7 @@ run() {
 run bench_append ${BENCH_APPEND_ARGS:-}
 # shellcheck disable=SC2086
 run bench_durable --data-dir "$DATA_DIR" ${BENCH_DURABLE_ARGS:-}
+run bench_groupcommit
 # Give the >(tee) of the last run time to finish writing.
 wait
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
