@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bufferengine.h"
+#include "client/be_internal.h"
 #include "shm/atomics.h"
 #include "shm/clock.h"
 #include "shm/futex.h"
@@ -115,10 +116,20 @@ int be_open(const char *store, const struct be_open_opts *opts, be_store **out)
 	return 0;
 }
 
+/* Note a seq this handle wrote, for be_flush. */
+static inline void be_note_seq(be_store *s, uint64_t seq)
+{
+	uint64_t prev = READ_ONCE(s->last_seq);
+
+	/* Threads of one handle race here: keep the largest. */
+	while (prev < seq && !cas_relaxed(&s->last_seq, &prev, seq))
+		;
+}
+
 /* Append one encoded payload of the given record type. */
 static int be_append(be_store *s, uint16_t type, const void *payload, size_t len)
 {
-	uint64_t seq, prev;
+	uint64_t seq;
 	int ret;
 
 	if (len > s->map.max_payload)
@@ -127,11 +138,36 @@ static int be_append(be_store *s, uint16_t type, const void *payload, size_t len
 			  be_getpid(), s->write_timeout_ms, &seq);
 	if (ret)
 		return ret;
-	/* Threads of one handle race here: keep the largest. */
-	prev = READ_ONCE(s->last_seq);
-	while (prev < seq && !cas_relaxed(&s->last_seq, &prev, seq))
-		;
+	be_note_seq(s, seq);
 	return 0;
+}
+
+/* For client/typed.c: be_append() with the header's timestamp given. */
+int client_append(be_store *s, uint16_t type, const void *payload, size_t len, uint64_t ts_ns)
+{
+	uint64_t seq;
+	int ret;
+
+	if (len > s->map.max_payload)
+		return -EMSGSIZE;
+	ret = ring_append(&s->map, &s->cached_tail, type, payload, (uint32_t)len, ts_ns,
+			  be_getpid(), s->write_timeout_ms, &seq);
+	if (ret)
+		return ret;
+	be_note_seq(s, seq);
+	return 0;
+}
+
+int client_append_many(be_store *s, const struct ring_rec *recs, unsigned n, uint64_t ts_ns)
+{
+	uint64_t seq = 0;
+	int ret;
+
+	ret = ring_append_many(&s->map, &s->cached_tail, recs, n, ts_ns, be_getpid(),
+			       s->write_timeout_ms, &seq);
+	if (ret > 0)
+		be_note_seq(s, seq);
+	return ret;
 }
 
 int be_write(be_store *s, const void *payload, size_t len)
@@ -162,8 +198,12 @@ int be_flush(be_store *s, int timeout_ms)
 		int ret;
 
 		/* Acquire: pairs with the daemon's release of durable_seq after its fdatasync. */
-		if (load_acquire(&h->durable_seq) > target)
+		if (load_acquire(&h->durable_seq) > target) {
+			/* The lost range is stored before durable_seq passes it. */
+			if (target >= READ_ONCE(h->lost_seq_from) && target < READ_ONCE(h->lost_seq_to))
+				return -EIO;
 			return 0;
+		}
 		if (!rang) {
 			/* Ask for everything up to target; the largest request wins. */
 			req = READ_ONCE(h->flush_req_seq);

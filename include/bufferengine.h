@@ -85,7 +85,9 @@ int be_write(be_store *s, const void *payload, size_t len);
  *
  * Asks the daemon for a flush with fdatasync and waits for it; one sync
  * serves every waiter it covers.  Returns 0, or -ETIMEDOUT (no daemon, or a
- * slow disk), -EBADMSG (a damaged ring header).
+ * slow disk), -EBADMSG (a damaged ring header), -EIO (an fdatasync failed
+ * after the records left the ring, on a store with sync = none: they may
+ * be lost).
  */
 int be_flush(be_store *s, int timeout_ms);
 
@@ -102,7 +104,7 @@ int be_close(be_store *s);
  * described in shm/codec.h; be-read and shm-dump decode them.  Strings are
  * NUL-terminated; NULL means "absent" (an empty string is kept as empty).
  * A string longer than 65535 bytes (a log message: 16 MiB), more than 1024
- * attributes or histogram buckets, or a record over the store's limit is
+ * attributes or histogram bounds, or a record over the store's limit is
  * refused with -EMSGSIZE; a bad enum value or inconsistent counts with
  * -EINVAL; nothing is ever truncated.  Writing a record of the wrong type
  * for the store is refused with -EPROTOTYPE.

@@ -33,12 +33,15 @@ struct store {
 	int segfd;               /* the open segment, -1 before the first batch */
 	uint64_t seg_first_seq;
 	uint64_t seg_off;        /* where the next batch goes: the daemon owns it */
+	uint64_t synced_off;     /* the open segment is durable up to here */
 
 	/* The daemon's copies of what it publishes. */
 	uint64_t tail;           /* ring bytes before this are in a segment */
 	uint64_t durable_pos;    /* ring bytes before this are synced */
 	uint64_t durable_seq;    /* records with seq below are synced */
 	uint64_t written_seq;    /* records with seq below are in a segment */
+	uint64_t lost_from;      /* seqs whose sync failed after they left the ring */
+	uint64_t lost_to;
 
 	enum store_state state;
 	uint64_t next_tick_ns;   /* flush_interval */

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "server/crc32c.h"
@@ -163,6 +164,18 @@ static int rotate(struct store *st)
 	return 0;
 }
 
+/* A success after failures: say so once, and clear what shm-dump shows. */
+static void clear_error(struct store *st)
+{
+	if (st->err_streak) {
+		log_msg(LOG_INFO, st->cfg.name, "writing again after %u failures", st->err_streak);
+		WRITE_ONCE(st->map.hdr->last_error, 0);
+		st->err_streak = 0;
+		st->last_err = 0;
+	}
+	st->retry_at_ns = 0;
+}
+
 static void retry_later(struct store *st, uint64_t now)
 {
 	uint64_t wait = RETRY_MIN_NS << (st->err_streak < 7 ? st->err_streak : 7);
@@ -256,7 +269,7 @@ static int start_batch(struct daemon *d, struct store *st, uint64_t head, int sy
 		}
 		st->segfd = ret;
 		st->seg_first_seq = st->b.first_seq;
-		st->seg_off = SEG_FILE_HDR_SIZE;
+		st->seg_off = st->synced_off = SEG_FILE_HDR_SIZE;
 	}
 
 	bh = (struct seg_batch_hdr *)st->buf;
@@ -353,7 +366,8 @@ static void service(struct daemon *d, struct store *st, uint64_t now)
 					retry_later(st, now);
 				}
 			}
-		} else if (want_sync && d->workers < d->cfg.engine.max_workers) {
+		} else if (want_sync && d->workers < d->cfg.engine.max_workers &&
+			   now >= st->retry_at_ns) {
 			ret = start_sync(d, st);
 			if (ret)
 				retry_later(st, now);
@@ -381,44 +395,95 @@ void store_service(struct daemon *d, struct store *st, uint64_t now)
 	}
 }
 
+/*
+ * A short write says nothing of why: when the file system lacks the room
+ * for the rest, call it ENOSPC, which shm-dump then shows.
+ */
+static int short_write_error(const struct store *st)
+{
+	struct statvfs sv;
+	uint64_t rest = st->b_len - (uint64_t)st->res_write;
+
+	if (fstatvfs(st->segfd, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < rest)
+		return -ENOSPC;
+	return -EIO;
+}
+
+/*
+ * An fdatasync failed: the pages it covered may be clean in the cache and
+ * not on disk, and another fdatasync would report success.  Cut the
+ * segment back to what the last good sync covered and make that durable.
+ * The batch in hand is written again there; records of earlier batches
+ * written since that sync (sync = none) have left the ring: they are
+ * published as lost, so that no be_flush reports them durable.
+ * Returns 0, or -errno when the cut failed (the store must stop).
+ */
+static int sync_failed(struct store *st, int err, uint64_t lost_to)
+{
+	struct ring_hdr *h = st->map.hdr;
+
+	set_error(st, err);
+	if (lost_to > st->durable_seq) {
+		uint64_t from = st->durable_seq;
+
+		if (st->lost_to > st->lost_from) {
+			from = from < st->lost_from ? from : st->lost_from;
+			lost_to = lost_to > st->lost_to ? lost_to : st->lost_to;
+		}
+		st->lost_from = from;
+		st->lost_to = lost_to;
+		/* Stored before any later durable_seq release that passes them. */
+		WRITE_ONCE(h->lost_seq_from, from);
+		WRITE_ONCE(h->lost_seq_to, lost_to);
+		log_msg(LOG_ERR, st->cfg.name,
+			"records %llu..%llu were written since the last good sync and may be "
+			"lost: be_flush reports them with EIO", (unsigned long long)from,
+			(unsigned long long)(lost_to - 1));
+	}
+	log_msg(LOG_ERR, st->cfg.name, "fdatasync failed: %s; cutting the segment back to "
+		"offset %llu (the last good sync)", strerror(-err),
+		(unsigned long long)st->synced_off);
+	if (ftruncate(st->segfd, (off_t)st->synced_off) < 0 || hook_fdatasync(st->segfd) < 0)
+		return -errno;
+	seg_synced(st, st->synced_off);
+	st->seg_off = st->synced_off;
+	st->durable_pos = st->tail;
+	return 0;
+}
+
 static void batch_done(struct daemon *d, struct store *st, uint64_t now)
 {
 	int werr = st->res_write < 0 ? st->res_write
-		   : (uint64_t)st->res_write != st->b_len ? -EIO : 0;
+		   : (uint64_t)st->res_write != st->b_len ? short_write_error(st) : 0;
 
 	if (werr) {
 		/* Redo the whole batch at the same offset: the daemon owns the offset. */
-		if (st->err_streak == 0 || werr != st->last_err)
+		if (st->err_streak == 0 || werr != st->last_err || st->res_write >= 0)
 			log_msg(LOG_ERR, st->cfg.name,
-				"batch write at offset %llu failed: %s; records stay in the ring, "
+				"batch write at offset %llu failed: %s%s; records stay in the ring, "
 				"retrying", (unsigned long long)st->b_off,
-				werr == -EIO && st->res_write >= 0 ? "short write" : strerror(-werr));
+				st->res_write >= 0 ? "short write" : strerror(-werr),
+				st->res_write >= 0 && werr == -ENOSPC ? " (no space left)" : "");
 		set_error(st, werr);
 		st->state = ST_RETRY;
 		retry_later(st, now);
 		return;
 	}
 	if (st->b_sync && st->res_sync < 0) {
-		/*
-		 * After a failed fdatasync the pages may be clean in the cache
-		 * and not on disk: cut the file back to the batch start, make
-		 * that durable, and write the batch again.
-		 */
-		log_msg(LOG_ERR, st->cfg.name, "fdatasync failed: %s; cutting the segment back "
-			"to offset %llu and writing the batch again", strerror(-st->res_sync),
-			(unsigned long long)st->b_off);
-		set_error(st, st->res_sync);
-		if (ftruncate(st->segfd, (off_t)st->b_off) < 0 || hook_fdatasync(st->segfd) < 0) {
+		/* This batch is written again at the cut; its records are still in the ring. */
+		if (sync_failed(st, st->res_sync, st->b.first_seq) < 0) {
 			store_stop(d, st, -errno, "cannot cut the segment back after a failed sync");
 			return;
 		}
-		seg_synced(st, st->b_off);
+		st->b_off = st->seg_off;
 		st->state = ST_RETRY;
 		retry_later(st, now);
 		return;
 	}
-	if (st->b_sync)
+	if (st->b_sync) {
 		seg_synced(st, st->b_off + st->b_len);
+		st->synced_off = st->b_off + st->b_len;
+	}
 	hook_point("before_tail");
 	if (d->stopping)
 		hook_point("final_flush");
@@ -431,13 +496,7 @@ static void batch_done(struct daemon *d, struct store *st, uint64_t now)
 		st->durable_seq = st->written_seq;
 	}
 	publish(st, 1, st->b_sync);
-	if (st->err_streak) {
-		log_msg(LOG_INFO, st->cfg.name, "writing again after %u failures", st->err_streak);
-		WRITE_ONCE(st->map.hdr->last_error, 0);
-		st->err_streak = 0;
-		st->last_err = 0;
-	}
-	st->retry_at_ns = 0;
+	clear_error(st);
 	buf_release(d, st);
 	st->state = ST_IDLE;
 }
@@ -462,19 +521,26 @@ static void complete(struct daemon *d, struct store *st, const struct io_cqe *c,
 		return;
 	}
 	d->workers--;
+	st->state = ST_IDLE; /* a SIGBUS below: store_stop() must not count us again */
 	if (st->sync_only) {
-		st->state = ST_IDLE;
 		if (st->res_sync < 0) {
-			log_msg(LOG_ERR, st->cfg.name, "fdatasync failed: %s",
-				strerror(-st->res_sync));
-			set_error(st, st->res_sync);
+			if (sync_failed(st, st->res_sync, st->written_seq) < 0) {
+				store_stop(d, st, -errno,
+					   "cannot cut the segment back after a failed sync");
+				return;
+			}
+			/* Durable (or published as lost) up to the tail. */
+			st->durable_seq = st->written_seq;
+			publish(st, 0, 1);
 			retry_later(st, now);
 			return;
 		}
 		seg_synced(st, st->seg_off);
+		st->synced_off = st->seg_off;
 		st->durable_pos = st->tail;
 		st->durable_seq = st->written_seq;
 		publish(st, 0, 1);
+		clear_error(st);
 		return;
 	}
 	batch_done(d, st, now);

@@ -17,6 +17,7 @@
  * never moves backward.  Every step is safe to crash in and redo.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -139,11 +140,62 @@ static int recover_disk(struct store *st, struct disk_state *ds)
 		ds->last_end_pos = r.last_end_pos;
 		st->segfd = fd;
 		st->seg_first_seq = seqs[i];
-		st->seg_off = r.valid_end;
+		st->seg_off = st->synced_off = r.valid_end;
 		break;
 	}
 out:
 	free(seqs);
+	return ret;
+}
+
+#define SEQ_FLOOR_FILE "seq-floor"
+
+/*
+ * The first seq of the last ring created for this store, kept on disk: a
+ * ring lost whole (a reboot before any of its batches was synced) leaves
+ * no trace in the segments, yet a reader may have seen its seqs.  The
+ * next ring starts above this floor too.  Returns 0 (none or unreadable:
+ * 0) or the floor.
+ */
+static uint64_t seq_floor_read(int dirfd)
+{
+	char buf[32];
+	uint64_t v = 0;
+	ssize_t n;
+	int fd = openat(dirfd, SEQ_FLOOR_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	if (sscanf(buf, "%" SCNu64, &v) != 1)
+		return 0;
+	return v;
+}
+
+/* Write the floor durably (temporary file, fdatasync, rename, directory fsync). */
+static int seq_floor_write(int dirfd, uint64_t first_seq)
+{
+	char buf[32];
+	int fd, n, ret = 0;
+
+	n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", first_seq);
+	fd = openat(dirfd, SEQ_FLOOR_FILE ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+		    O_NOFOLLOW, 0640);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, (size_t)n) != n || hook_fdatasync(fd) < 0)
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	if (!ret && renameat(dirfd, SEQ_FLOOR_FILE ".tmp", dirfd, SEQ_FLOOR_FILE) < 0)
+		ret = -errno;
+	if (!ret && !hook_no_fdatasync() && fsync(dirfd) < 0)
+		ret = -errno;
+	if (!ret)
+		hook_dirsynced(dirfd);
 	return ret;
 }
 
@@ -156,17 +208,26 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 
 	ret = ring_open(d->instance, st->cfg.name, 0, &st->map);
 	if (ret == -ENOENT) {
+		uint64_t floor = seq_floor_read(st->dirfd);
+		uint64_t base = ds->max_seq > floor ? ds->max_seq : floor;
 		struct ring_params p = {
 			.store = st->cfg.name,
 			.capacity = st->cfg.capacity,
 			.store_type = (uint32_t)st->cfg.type,
 			.on_full = st->cfg.on_full == CFG_ON_FULL_DROP ? RING_ON_FULL_DROP
 								      : RING_ON_FULL_BLOCK,
-			.first_seq = ds->max_seq ? ((ds->max_seq >> 32) + 1) << 32 : 1,
+			.first_seq = base ? ((base >> 32) + 1) << 32 : 1,
 			.flush_bytes = st->cfg.flush_bytes,
 			.mode = d->cfg.engine.ring_mode,
 		};
 
+		/* The floor is durable before any seq of the new ring can be seen. */
+		ret = seq_floor_write(st->dirfd, p.first_seq);
+		if (ret) {
+			log_msg(LOG_ERR, st->cfg.name, "cannot record the new ring's first seq: %s",
+				strerror(-ret));
+			return ret;
+		}
 		ret = ring_create(d->instance, &p, &st->map);
 		if (ret) {
 			log_msg(LOG_ERR, st->cfg.name, "cannot create the ring: %s", strerror(-ret));
@@ -285,7 +346,16 @@ int store_recover(struct daemon *d, struct store *st)
 	st->segfd = -1;
 	st->dirfd = -1;
 	st->buf_index = -1;
-	if (mkdirat(d->datafd, st->cfg.name, 0750) < 0 && errno != EEXIST) {
+	if (mkdirat(d->datafd, st->cfg.name, 0750) == 0) {
+		/* The store's directory must outlive a power loss like its segments. */
+		if (!hook_no_fdatasync() && fsync(d->datafd) < 0) {
+			ret = -errno;
+			log_msg(LOG_ERR, st->cfg.name, "cannot sync the data directory: %s",
+				strerror(-ret));
+			return ret;
+		}
+		hook_dirsynced(d->datafd);
+	} else if (errno != EEXIST) {
 		ret = -errno;
 		log_msg(LOG_ERR, st->cfg.name, "cannot create its directory: %s", strerror(-ret));
 		return ret;

@@ -91,7 +91,15 @@ struct ring_hdr {
 	uint32_t doorbell_gen;    /* bumped by writers to wake the daemon */
 	uint32_t reserved_futex;  /* 0 */
 	uint64_t flush_req_seq;   /* highest seq a be_flush wants durable */
-	uint8_t _pad_futex[64 - 24];
+	/*
+	 * Records the daemon wrote and whose fdatasync then failed (sync =
+	 * none): they may not be on disk and are never reported durable;
+	 * be_flush for a seq in [lost_seq_from, lost_seq_to) fails with -EIO.
+	 * Written by the daemon, from before durable_seq passes them.
+	 */
+	uint64_t lost_seq_from;
+	uint64_t lost_seq_to;
+	uint8_t _pad_futex[64 - 40];
 
 	/* --- counters (monotonic; relaxed atomics) --- */
 	uint64_t drops;           /* records refused with -ENOBUFS (on_full = drop) */
@@ -125,6 +133,7 @@ _Static_assert(offsetof(struct ring_hdr, daemon_pid) == 424, "daemon's line");
 _Static_assert(offsetof(struct ring_hdr, last_error_ns) == 440, "daemon's line");
 _Static_assert(offsetof(struct ring_hdr, space_gen) == 448, "futex line");
 _Static_assert(offsetof(struct ring_hdr, flush_req_seq) == 464, "futex line");
+_Static_assert(offsetof(struct ring_hdr, lost_seq_to) == 480, "futex line");
 _Static_assert(offsetof(struct ring_hdr, drops) == 512, "counters' line");
 _Static_assert(offsetof(struct ring_hdr, damaged_bytes) == 568, "counters' line");
 _Static_assert(sizeof(pthread_mutex_t) <= 64, "the mutex fits its slot");
