@@ -1,0 +1,734 @@
+/*
+ * demo-logs.c - a demo log collector linked against libbufferengine.
+ *
+ * It turns the lines of a real log into log records: FILE, or by default
+ * /var/log/dpkg.log when that exists, else standard input ("-" names it
+ * too).  A file is read to its end and then followed, as tail -f does, until
+ * --duration or SIGTERM/SIGINT (--no-follow stops at the end); standard
+ * input is read until its end.  Lines go out in batches, be_write_logs(), of
+ * at most 256 records: those of one read() of the input.
+ *
+ * Each non-empty line becomes one record:
+ *   time      parsed from the line's start when it has one ("2024-05-01
+ *             12:00:00" as dpkg writes it, ISO 8601 with 'T', fractions and
+ *             a zone, or syslog's "May  1 12:00:00"); local time unless a
+ *             zone is given; otherwise the time it was read
+ *   message   the rest of the line
+ *   severity  ERROR when a word of the line starts with "error", FATAL
+ *             with "fatal" or "panic", WARN with "warn", else INFO
+ *   source    the file's name ("dpkg.log", "stdin")
+ *   category  --category, else the file's name up to its first dot ("dpkg")
+ *   fields    line=N; for dpkg's log also action=, and package= (and
+ *             state= for a status line)
+ *   meta      hostname from gethostname(), host_id from /etc/machine-id
+ * A line longer than 64 KiB is cut there (and counted): a record must fit
+ * in a quarter of the ring.
+ *
+ * At the end it waits until what it wrote is durable (be_flush()) and
+ * prints one line to stdout: "demo-logs: N records written to STORE, D
+ * dropped, T timed out, ...".  Exit status: 0, 1 on an error (one line on
+ * stderr), 2 for bad usage.
+ *
+ * Functions return 0 or a negative errno.  SIGTERM and SIGINT are blocked
+ * except while the collector waits in ppoll(), for input or for time.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bufferengine.h"
+
+#define PROG "demo-logs"
+
+#define NSEC_PER_SEC  1000000000ull
+#define NSEC_PER_MSEC 1000000ull
+
+#define DEFAULT_STORE	      "logs"
+#define DEFAULT_FILE	      "/var/log/dpkg.log"
+#define DEFAULT_WRITE_TIMEOUT 500
+#define DEFAULT_OPEN_TIMEOUT  10000
+#define FLUSH_TIMEOUT_MS      10000
+#define FOLLOW_POLL_MS	      200 /* a followed file is checked this often */
+
+#define LINE_MAX_LEN (64 * 1024) /* longer lines are cut */
+#define BATCH	     256	 /* records per be_write_logs() */
+#define NFIELDS	     4
+
+static volatile sig_atomic_t got_signal;
+
+struct counts {
+	uint64_t written;
+	uint64_t dropped;   /* -ENOBUFS: the ring was full, on_full = drop */
+	uint64_t timed_out; /* -ETIMEDOUT: full, or the lock held, too long */
+	uint64_t lines;	    /* non-empty lines read */
+	uint64_t cut;	    /* lines cut at LINE_MAX_LEN */
+};
+
+/* The input: its own buffer, since it is polled (stdio's would hide data). */
+struct input {
+	int fd;
+	bool follow;   /* a file: wait for more at its end */
+	bool eof;      /* no more will come */
+	bool skipping; /* dropping the rest of a line that was cut */
+	off_t off;     /* of a followed file: bytes read */
+	char *buf;
+	size_t len; /* bytes in buf */
+	uint64_t lineno;
+};
+
+/* The records waiting for the next be_write_logs(): fixed arrays, so the
+ * pointers between them stay valid. */
+struct batch {
+	struct be_log rec[BATCH];
+	struct be_attr fields[BATCH][NFIELDS];
+	char num[BATCH][24];
+	char *mem[BATCH]; /* the message, then the field values */
+	size_t n;
+};
+
+/* What every record of the run shares. */
+struct logctx {
+	const char *source;
+	const char *category;
+	bool dpkg; /* parse dpkg's fields */
+	struct be_meta meta;
+	char hostname[256];
+	char host_id[64];
+	int this_year; /* for syslog's time, which has none */
+};
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Catch SIGTERM and SIGINT but keep them blocked; *waitmask gets the mask
+ * that lets them in, for ppoll().
+ */
+static int signals_setup(sigset_t *waitmask)
+{
+	struct sigaction sa;
+	sigset_t block;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGINT);
+	if (sigprocmask(SIG_BLOCK, &block, waitmask) < 0)
+		return -errno;
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+		return -errno;
+	sigdelset(waitmask, SIGTERM);
+	sigdelset(waitmask, SIGINT);
+	return 0;
+}
+
+static void meta_init(struct logctx *lc)
+{
+	FILE *f;
+
+	lc->meta.agent_id = PROG;
+	if (gethostname(lc->hostname, sizeof(lc->hostname)) == 0) {
+		lc->hostname[sizeof(lc->hostname) - 1] = '\0';
+		lc->meta.hostname = lc->hostname;
+	}
+	f = fopen("/etc/machine-id", "re");
+	if (!f)
+		return;
+	if (fgets(lc->host_id, sizeof(lc->host_id), f)) {
+		lc->host_id[strcspn(lc->host_id, " \t\r\n")] = '\0';
+		if (lc->host_id[0])
+			lc->meta.host_id = lc->host_id;
+	}
+	fclose(f);
+}
+
+/* ---------------------------------------------------------------------------
+ * Parsing a line.
+ */
+
+/* ".123456" after the seconds: nanoseconds; *sp moves past it. */
+static uint64_t parse_fraction(const char **sp)
+{
+	const char *s = *sp;
+	uint64_t ns = 0, scale = NSEC_PER_SEC / 10;
+
+	if (*s != '.' && *s != ',')
+		return 0;
+	for (s++; *s >= '0' && *s <= '9'; s++) {
+		ns += (uint64_t)(*s - '0') * scale;
+		scale /= 10;
+	}
+	*sp = s;
+	return ns;
+}
+
+/* "Z", "+02:00", "-0500": the offset east of UTC in seconds; *sp moves past. */
+static bool parse_zone(const char **sp, long *off)
+{
+	const char *s = *sp;
+	int h, m, sign = *s == '-' ? -1 : 1;
+
+	if (*s == 'Z') {
+		*off = 0;
+		*sp = s + 1;
+		return true;
+	}
+	if ((*s != '+' && *s != '-') || s[1] < '0' || s[1] > '9')
+		return false;
+	if (sscanf(s + 1, "%2d:%2d", &h, &m) == 2)
+		s += 6;
+	else if (sscanf(s + 1, "%2d%2d", &h, &m) == 2)
+		s += 5;
+	else
+		return false;
+	*off = sign * (h * 3600L + m * 60L);
+	*sp = s;
+	return true;
+}
+
+/*
+ * The time at the start of @line, in CLOCK_REALTIME ns; *rest gets what
+ * follows it (spaces skipped).  Returns 0 when the line has none.
+ */
+static uint64_t parse_time(const char *line, const char **rest, const struct logctx *lc)
+{
+	const char *s;
+	struct tm tm;
+	uint64_t frac;
+	time_t t;
+	long off;
+	bool zone;
+
+	memset(&tm, 0, sizeof(tm));
+	s = strptime(line, "%Y-%m-%d", &tm);
+	if (s && (*s == ' ' || *s == 'T'))
+		s = strptime(s + 1, "%H:%M:%S", &tm);
+	else if (!s || *s) {
+		/* syslog: "May  1 12:00:00", no year */
+		memset(&tm, 0, sizeof(tm));
+		s = strptime(line, "%b %e %H:%M:%S", &tm);
+		if (s)
+			tm.tm_year = lc->this_year - 1900;
+	} else {
+		s = NULL; /* a date alone */
+	}
+	if (!s)
+		return 0;
+	frac = parse_fraction(&s);
+	zone = parse_zone(&s, &off);
+	if (*s && *s != ' ' && *s != '\t')
+		return 0;
+	tm.tm_isdst = -1;
+	t = zone ? timegm(&tm) - off : mktime(&tm);
+	if (t == (time_t)-1 || t < 0)
+		return 0;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	*rest = s;
+	return (uint64_t)t * NSEC_PER_SEC + frac;
+}
+
+/* Does a word of @s start with @word (any case)?  "liberror-perl" does not. */
+static bool has_word(const char *s, const char *word)
+{
+	for (const char *p = s; (p = strcasestr(p, word)); p++)
+		if (p == s || !isalnum((unsigned char)p[-1]))
+			return true;
+	return false;
+}
+
+static int severity_of(const char *s)
+{
+	if (has_word(s, "fatal") || has_word(s, "panic"))
+		return BE_SEV_FATAL;
+	if (has_word(s, "error"))
+		return BE_SEV_ERROR;
+	if (has_word(s, "warn"))
+		return BE_SEV_WARN;
+	return BE_SEV_INFO;
+}
+
+/*
+ * dpkg.log lines: "ACTION PACKAGE ..." or "status STATE PACKAGE VERSION";
+ * "startup ..." and "conffile ..." name no package.  @words is a copy of
+ * the message to cut into words; fields go after fields[*n].
+ */
+static void dpkg_fields(char *words, struct be_attr *fields, size_t *n)
+{
+	char *save = NULL, *w[3];
+	int nw;
+
+	for (nw = 0; nw < 3; nw++) {
+		w[nw] = strtok_r(nw ? NULL : words, " \t", &save);
+		if (!w[nw])
+			break;
+	}
+	if (nw < 1)
+		return;
+	fields[(*n)++] = (struct be_attr){ .key = "action", .value = w[0] };
+	if (!strcmp(w[0], "startup") || !strcmp(w[0], "conffile") || nw < 2)
+		return;
+	if (!strcmp(w[0], "status")) {
+		fields[(*n)++] = (struct be_attr){ .key = "state", .value = w[1] };
+		if (nw == 3)
+			fields[(*n)++] = (struct be_attr){ .key = "package", .value = w[2] };
+		return;
+	}
+	fields[(*n)++] = (struct be_attr){ .key = "package", .value = w[1] };
+}
+
+/* Turn @line (@len bytes, no newline) into the batch's next record. */
+static int batch_add(struct batch *b, const struct logctx *lc, const char *line, size_t len,
+		     uint64_t lineno)
+{
+	size_t i = b->n, nf = 0;
+	struct be_log *rec = &b->rec[i];
+	const char *msg;
+	char *mem;
+
+	/* The records outlive the input buffer: everything goes to a copy. */
+	mem = malloc(2 * len + 2);
+	if (!mem)
+		return -ENOMEM;
+	memcpy(mem, line, len);
+	mem[len] = '\0';
+	memset(rec, 0, sizeof(*rec));
+	msg = mem;
+	rec->ts_ns = parse_time(mem, &msg, lc);
+	if (!*msg)
+		msg = mem; /* a time alone: keep the line */
+	rec->message = msg;
+	rec->severity = severity_of(msg);
+	rec->source = lc->source;
+	rec->category = lc->category;
+	rec->meta = &lc->meta;
+
+	snprintf(b->num[i], sizeof(b->num[i]), "%" PRIu64, lineno);
+	b->fields[i][nf++] = (struct be_attr){ .key = "line", .value = b->num[i] };
+	if (lc->dpkg) {
+		char *words = mem + len + 1;
+
+		strcpy(words, msg);
+		dpkg_fields(words, b->fields[i], &nf);
+	}
+	rec->fields = b->fields[i];
+	rec->nfields = nf;
+	b->mem[i] = mem;
+	b->n++;
+	return 0;
+}
+
+/*
+ * Write the batch; what a partial write left is tried again until the
+ * library refuses it.  Drops and timeouts are counted, not errors.
+ */
+static int batch_write(struct batch *b, be_store *st, struct counts *c)
+{
+	size_t done = 0;
+	int ret = 0;
+
+	while (done < b->n) {
+		ret = be_write_logs(st, b->rec + done, b->n - done);
+		if (ret == -ENOBUFS) {
+			c->dropped += b->n - done;
+			ret = 0;
+			break;
+		}
+		if (ret == -ETIMEDOUT || ret == 0) {
+			c->timed_out += b->n - done;
+			ret = 0;
+			break;
+		}
+		if (ret < 0)
+			break;
+		done += (size_t)ret;
+		c->written += (uint64_t)ret;
+		ret = 0;
+	}
+	for (size_t i = 0; i < b->n; i++)
+		free(b->mem[i]);
+	b->n = 0;
+	return ret;
+}
+
+/* ---------------------------------------------------------------------------
+ * Reading.
+ */
+
+/* One line of input, @len bytes without the newline. */
+static int take_line(struct input *in, struct batch *b, const struct logctx *lc, be_store *st,
+		     struct counts *c, const char *line, size_t len)
+{
+	int ret;
+
+	in->lineno++;
+	if (len && line[len - 1] == '\r')
+		len--;
+	if (!len)
+		return 0;
+	c->lines++;
+	ret = batch_add(b, lc, line, len, in->lineno);
+	if (ret)
+		return ret;
+	return b->n == BATCH ? batch_write(b, st, c) : 0;
+}
+
+/* The complete lines in the buffer; a line too long for it is cut. */
+static int take_lines(struct input *in, struct batch *b, const struct logctx *lc, be_store *st,
+		      struct counts *c)
+{
+	size_t pos = 0;
+	char *nl;
+	int ret = 0;
+
+	while ((nl = memchr(in->buf + pos, '\n', in->len - pos))) {
+		size_t len = (size_t)(nl - (in->buf + pos));
+
+		if (in->skipping)
+			in->skipping = false;
+		else
+			ret = take_line(in, b, lc, st, c, in->buf + pos, len);
+		pos += len + 1;
+		if (ret)
+			return ret;
+	}
+	in->len -= pos;
+	memmove(in->buf, in->buf + pos, in->len);
+	if (in->len == LINE_MAX_LEN) {
+		if (!in->skipping) {
+			c->cut++;
+			ret = take_line(in, b, lc, st, c, in->buf, in->len);
+		}
+		in->skipping = true;
+		in->len = 0;
+	}
+	return ret;
+}
+
+/*
+ * Read what is there.  Returns the byte count, 0 when nothing is (yet),
+ * or -errno.  A followed file that shrank was truncated or replaced in
+ * place: it is read again from its start, line 1.
+ */
+static ssize_t input_read(struct input *in)
+{
+	struct stat sb;
+	ssize_t n;
+
+	n = read(in->fd, in->buf + in->len, LINE_MAX_LEN - in->len);
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	in->off += n;
+	in->len += (size_t)n;
+	if (n > 0)
+		return n;
+	if (!in->follow) {
+		in->eof = true;
+		return 0;
+	}
+	if (fstat(in->fd, &sb) == 0 && sb.st_size < in->off) {
+		if (lseek(in->fd, 0, SEEK_SET) < 0)
+			return -errno;
+		in->off = 0;
+		in->len = 0; /* a partial line of the old text */
+		in->skipping = false;
+		in->lineno = 0;
+	}
+	return 0;
+}
+
+/*
+ * Wait until input can be read without blocking (a followed file: for
+ * FOLLOW_POLL_MS), at most until CLOCK_MONOTONIC reaches @deadline, or
+ * for a signal.  Returns true when a read will not block.
+ */
+static bool input_wait(struct input *in, uint64_t deadline, const sigset_t *waitmask)
+{
+	struct pollfd pfd = { .fd = in->fd, .events = POLLIN };
+	uint64_t now = clock_ns(CLOCK_MONOTONIC), wait;
+	struct timespec ts;
+
+	if (now >= deadline)
+		return false;
+	wait = deadline - now;
+	if (in->follow && wait > FOLLOW_POLL_MS * NSEC_PER_MSEC)
+		wait = FOLLOW_POLL_MS * NSEC_PER_MSEC;
+	ts.tv_sec = (time_t)(wait / NSEC_PER_SEC);
+	ts.tv_nsec = (long)(wait % NSEC_PER_SEC);
+	if (in->follow) {
+		ppoll(NULL, 0, &ts, waitmask);
+		return true;
+	}
+	return ppoll(&pfd, 1, &ts, waitmask) > 0;
+}
+
+/* ---------------------------------------------------------------------------
+ * Options.
+ */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " PROG " [-i INSTANCE] [-s STORE] [-d SECONDS] [-c CATEGORY]\n"
+		"                 [--no-follow] [-w MS] [-o MS] [FILE]\n"
+		"  -i, --instance NAME     the instance (default: $BE_INSTANCE, else \"default\")\n"
+		"  -s, --store NAME        the log store (default \"" DEFAULT_STORE "\")\n"
+		"  -d, --duration SECONDS  stop after this long (default: at SIGTERM/SIGINT)\n"
+		"  -c, --category TEXT     the records' category (default: FILE's name up\n"
+		"                          to its first dot)\n"
+		"  -1, --no-follow         stop at the end of FILE instead of following it\n"
+		"  -w, --write-timeout MS  wait for ring space or the lock (default %d)\n"
+		"  -o, --open-timeout MS   wait for the daemon to create the ring (default %d)\n"
+		"  -h, --help              this text\n"
+		"  -V, --version           the version\n"
+		"Turns every line of FILE (default " DEFAULT_FILE " if it exists, else\n"
+		"standard input; \"-\" is standard input) into a log record; at the end,\n"
+		"flushes and prints a summary.  Exit status: 0 done, 1 an error, 2 bad usage.\n",
+		DEFAULT_WRITE_TIMEOUT, DEFAULT_OPEN_TIMEOUT);
+}
+
+static int parse_ms(const char *s, int min, int *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > INT_MAX)
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+/* Seconds, fractions allowed, 0 for "until a signal": nanoseconds. */
+static int parse_seconds(const char *s, uint64_t *out)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 1e7)
+		return -EINVAL;
+	*out = (uint64_t)(v * (double)NSEC_PER_SEC);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "instance", required_argument, NULL, 'i' },
+		{ "store", required_argument, NULL, 's' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "category", required_argument, NULL, 'c' },
+		{ "no-follow", no_argument, NULL, '1' },
+		{ "write-timeout", required_argument, NULL, 'w' },
+		{ "open-timeout", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct be_open_opts o = {
+		.instance = NULL,
+		.write_timeout_ms = DEFAULT_WRITE_TIMEOUT,
+		.open_timeout_ms = DEFAULT_OPEN_TIMEOUT,
+	};
+	const char *store = DEFAULT_STORE, *path = NULL, *base, *category = NULL;
+	struct input in = { .fd = -1 };
+	struct counts cnt = { 0 };
+	struct logctx lc = { 0 };
+	struct batch *b = NULL;
+	uint64_t duration = 0, start = 0, deadline;
+	char catbuf[64];
+	bool follow = true;
+	int c, ret = 0, status = 1;
+	sigset_t waitmask;
+	struct stat sb;
+	struct tm tm;
+	time_t now;
+	be_store *st = NULL;
+	ssize_t n;
+
+	opterr = 0; /* one line of our own for a bad option */
+	while ((c = getopt_long(argc, argv, ":i:s:d:c:1w:o:hV", opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			o.instance = optarg;
+			break;
+		case 's':
+			store = optarg;
+			break;
+		case 'd':
+			ret = parse_seconds(optarg, &duration);
+			break;
+		case 'c':
+			category = optarg;
+			break;
+		case '1':
+			follow = false;
+			break;
+		case 'w':
+			ret = parse_ms(optarg, -1, &o.write_timeout_ms);
+			break;
+		case 'o':
+			ret = parse_ms(optarg, -1, &o.open_timeout_ms);
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf(PROG " %s\n", BE_VERSION_STRING);
+			return 0;
+		case ':':
+			fprintf(stderr, PROG ": option '%s' needs a value (see --help)\n",
+				argv[optind - 1]);
+			return 2;
+		default:
+			fprintf(stderr, PROG ": bad option '%s' (see --help)\n", argv[optind - 1]);
+			return 2;
+		}
+		if (ret) {
+			fprintf(stderr, PROG ": bad value '%s' for -%c (see --help)\n", optarg, c);
+			return 2;
+		}
+	}
+	if (argc - optind > 1) {
+		fprintf(stderr, PROG ": more than one FILE (see --help)\n");
+		return 2;
+	}
+	if (optind < argc)
+		path = argv[optind];
+	else if (access(DEFAULT_FILE, R_OK) == 0)
+		path = DEFAULT_FILE;
+	if (path && !strcmp(path, "-"))
+		path = NULL;
+
+	ret = signals_setup(&waitmask);
+	if (ret) {
+		fprintf(stderr, PROG ": signals: %s\n", strerror(-ret));
+		return 1;
+	}
+
+	/* The input first: a bad FILE is said before waiting for a ring. */
+	if (path) {
+		in.fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (in.fd < 0) {
+			fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
+			return 1;
+		}
+		in.follow = follow && fstat(in.fd, &sb) == 0 && S_ISREG(sb.st_mode);
+		base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+	} else {
+		in.fd = STDIN_FILENO;
+		base = "stdin";
+	}
+	in.buf = malloc(LINE_MAX_LEN);
+	b = calloc(1, sizeof(*b));
+	if (!in.buf || !b) {
+		fprintf(stderr, PROG ": %s\n", strerror(ENOMEM));
+		goto out;
+	}
+	lc.source = base;
+	if (!category) {
+		snprintf(catbuf, sizeof(catbuf), "%.*s", (int)strcspn(base, "."), base);
+		category = catbuf;
+	}
+	lc.category = category;
+	lc.dpkg = !strcmp(category, "dpkg");
+	now = time(NULL);
+	lc.this_year = localtime_r(&now, &tm) ? tm.tm_year + 1900 : 1970;
+	meta_init(&lc);
+
+	ret = be_open(store, &o, &st);
+	if (ret) {
+		fprintf(stderr, PROG ": %s: %s\n", store, be_strerror(ret));
+		goto out;
+	}
+	if (be_store_type(st) != BE_TYPE_LOG) {
+		fprintf(stderr, PROG ": %s: not a log store: %s\n", store,
+			be_strerror(-EPROTOTYPE));
+		goto out;
+	}
+
+	start = clock_ns(CLOCK_MONOTONIC);
+	deadline = duration ? start + duration : UINT64_MAX;
+	while (!got_signal && !in.eof && clock_ns(CLOCK_MONOTONIC) < deadline) {
+		/* A pipe or a terminal is read only when that cannot block. */
+		if (!in.follow && !input_wait(&in, deadline, &waitmask))
+			continue;
+		n = input_read(&in);
+		if (n < 0) {
+			fprintf(stderr, PROG ": %s: %s\n", path ? path : "stdin",
+				strerror((int)-n));
+			goto flush;
+		}
+		ret = take_lines(&in, b, &lc, st, &cnt);
+		if (!ret && b->n)
+			ret = batch_write(b, st, &cnt);
+		if (ret)
+			goto write_failed;
+		if (n == 0 && in.follow)
+			input_wait(&in, deadline, &waitmask);
+	}
+	/* A last line without its newline. */
+	if (in.len && !in.skipping)
+		ret = take_line(&in, b, &lc, st, &cnt, in.buf, in.len);
+	if (!ret && b->n)
+		ret = batch_write(b, st, &cnt);
+	if (ret)
+		goto write_failed;
+	status = 0;
+	goto flush;
+
+write_failed:
+	fprintf(stderr, PROG ": %s: %s\n", store, be_strerror(ret));
+flush:
+	ret = be_flush(st, FLUSH_TIMEOUT_MS);
+	printf(PROG ": %" PRIu64 " records written to %s, %" PRIu64 " dropped, %" PRIu64
+		    " timed out (%" PRIu64 " lines of %s, %" PRIu64 " cut, in %.1f s)%s\n",
+	       cnt.written, store, cnt.dropped, cnt.timed_out, cnt.lines, path ? path : "stdin",
+	       cnt.cut, (double)(clock_ns(CLOCK_MONOTONIC) - start) / (double)NSEC_PER_SEC,
+	       ret ? "" : ", durable");
+	fflush(stdout);
+	if (ret) {
+		fprintf(stderr, PROG ": %s: flush: %s\n", store, be_strerror(ret));
+		status = 1;
+	}
+out:
+	if (b) {
+		for (size_t i = 0; i < b->n; i++)
+			free(b->mem[i]);
+		free(b);
+	}
+	be_close(st);
+	free(in.buf);
+	if (in.fd > STDIN_FILENO)
+		close(in.fd);
+	return status;
+}
