@@ -84,20 +84,6 @@ static int wait_exit(pid_t pid, int timeout_ms)
 	}
 }
 
-/* Let tu_cleanup_run() kill a daemon started here by hand, whatever happens. */
-static void note_pid(pid_t pid)
-{
-	char path[128];
-	int fd;
-
-	snprintf(path, sizeof(path), "/tmp/be-test-%s", tu_run_id());
-	mkdir(path, 0755);
-	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/pid.%d", (int)pid);
-	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
-}
-
 /* A whole small file into buf (NUL-terminated, possibly cut). */
 static const char *read_text(const char *path, char *buf, size_t len)
 {
@@ -119,7 +105,7 @@ static const char *read_text(const char *path, char *buf, size_t len)
  */
 static int run_prog(char *const argv[], const char *input, const char *err_path, int timeout_ms)
 {
-	int in[2];
+	int in[2], st;
 	pid_t pid;
 
 	signal(SIGPIPE, SIG_IGN); /* a child that exits before reading stdin */
@@ -142,7 +128,7 @@ static int run_prog(char *const argv[], const char *input, const char *err_path,
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	note_pid(pid);
+	tu_note_pid(pid);
 	close(in[0]);
 	for (size_t done = 0, len = input ? strlen(input) : 0; done < len;) {
 		ssize_t n = write(in[1], input + done, len - done);
@@ -152,7 +138,9 @@ static int run_prog(char *const argv[], const char *input, const char *err_path,
 		done += (size_t)n;
 	}
 	close(in[1]);
-	return wait_exit(pid, timeout_ms);
+	st = wait_exit(pid, timeout_ms); /* reaps it, whatever happened */
+	tu_forget_pid(pid);
+	return st;
 }
 
 /* ------------------------------------------------------------------------

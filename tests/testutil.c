@@ -82,7 +82,7 @@ static void pid_path(char *path, size_t len, pid_t pid)
 	snprintf(path + strlen(path), len - strlen(path), "/pid.%d", (int)pid);
 }
 
-static void record_pid(pid_t pid)
+void tu_note_pid(pid_t pid)
 {
 	char path[128];
 	int fd;
@@ -94,7 +94,7 @@ static void record_pid(pid_t pid)
 }
 
 /* A reaped daemon's pid may soon be someone else's: forget it. */
-static void forget_pid(pid_t pid)
+void tu_forget_pid(pid_t pid)
 {
 	char path[128];
 
@@ -126,13 +126,13 @@ int tu_daemon_start_bin(struct tu_daemon *d, const char *wait_store, const char 
 		_exit(127);
 	}
 	d->pid = pid;
-	record_pid(pid);
+	tu_note_pid(pid);
 	for (int i = 0; i < 2000; i++) {
 		struct ring_map m;
 		int status;
 
 		if (waitpid(pid, &status, WNOHANG) == pid) {
-			forget_pid(pid);
+			tu_forget_pid(pid);
 			d->pid = 0;
 			return -1;
 		}
@@ -158,7 +158,7 @@ int tu_daemon_stop(struct tu_daemon *d, int sig)
 	kill(d->pid, sig);
 	if (waitpid(d->pid, &status, 0) != d->pid)
 		return -1;
-	forget_pid(d->pid);
+	tu_forget_pid(d->pid);
 	d->pid = 0;
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);

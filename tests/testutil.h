@@ -74,6 +74,13 @@ typedef int (*tu_record_fn)(const struct rec_hdr *r, const uint8_t *payload, voi
  */
 long tu_read_store(const char *data_dir, const char *store, tu_record_fn fn, void *arg);
 
+/*
+ * tu_note_pid() / tu_forget_pid() - record a process for tu_cleanup_run()
+ * to kill, and forget it once it is reaped (its pid may soon be another's).
+ */
+void tu_note_pid(pid_t pid);
+void tu_forget_pid(pid_t pid);
+
 /* tu_cleanup_run() - kill this run's daemons, remove its rings and files. */
 void tu_cleanup_run(void);
 
