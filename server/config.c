@@ -44,6 +44,7 @@
 #define CFG_FILE_MAX (1u << 20)
 /* The longest flush_interval and shutdown_flush_timeout: 1 h. */
 #define CFG_DURATION_MAX_MS (UINT64_C(3600) * 1000)
+#define CFG_RETAIN_AGE_MAX_MS (UINT64_C(3650) * 86400 * 1000) /* ten years */
 #define CFG_DATA_DIR_PREFIX "/var/lib/bufferengine/"
 /* ring_mode must let the daemon (the owner) read and write its rings. */
 #define CFG_MODE_OWNER_RW 0600u
@@ -163,6 +164,10 @@ static int parse_duration_r(const char *s, uint64_t *out)
 		mult = 1000;
 	else if (!strcasecmp(s, "m"))
 		mult = 60 * 1000;
+	else if (!strcasecmp(s, "h"))
+		mult = 3600 * 1000;
+	else if (!strcasecmp(s, "d"))
+		mult = 86400 * 1000;
 	else
 		return -EINVAL;
 	if (ret)
@@ -323,6 +328,7 @@ enum {
 	SK_SYNC,
 	SK_SEGMENT_BYTES,
 	SK_RETAIN_BYTES,
+	SK_RETAIN_AGE,
 	SK_COUNT
 };
 
@@ -342,9 +348,11 @@ static const struct key_def store_keys[SK_COUNT] = {
 			       TiB, NULL, NULL },
 	[SK_RETAIN_BYTES] = { "retain_bytes", VAL_SIZE, FIELD(cfg_store, retain_bytes), 0,
 			      UINT64_MAX, NULL, NULL },
+	[SK_RETAIN_AGE] = { "retain_age", VAL_DURATION, FIELD(cfg_store, retain_age_ms), 0,
+			    CFG_RETAIN_AGE_MAX_MS, NULL, NULL },
 };
 
-#define KEYS_MAX 8
+#define KEYS_MAX 9
 _Static_assert(ARRAY_SIZE(engine_keys) <= KEYS_MAX && ARRAY_SIZE(store_keys) <= KEYS_MAX,
 	       "key_line[] holds every key of a section");
 

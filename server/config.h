@@ -2,8 +2,8 @@
  * config.h - bufferengined's configuration: the INI file of DESIGN.md,
  * parsed with inih into plain structs, every value checked.
  *
- * Sizes take K/M/G (powers of 1024), durations ms/s/m (a bare number is
- * bytes or milliseconds).  An unknown key, a value out of range, a missing
+ * Sizes take K/M/G (powers of 1024), durations ms/s/m/h/d (a bare number
+ * is bytes or milliseconds).  An unknown key, a value out of range, a missing
  * required key or a duplicate store is an error that names the file, the
  * line and the key.
  */
@@ -31,6 +31,8 @@ struct cfg_store {
 	int sync;                  /* enum cfg_sync; default batch */
 	uint64_t segment_bytes;    /* 64 KiB .. 1 TiB; default 64M */
 	uint64_t retain_bytes;     /* 0: keep everything (default) */
+	uint64_t retain_age_ms;    /* 0: keep everything (default); else closed
+				      segments older than this are deleted */
 	int line;                  /* line of the [store] section, for messages */
 };
 

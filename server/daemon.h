@@ -46,6 +46,7 @@ struct store {
 	enum store_state state;
 	uint64_t next_tick_ns;   /* flush_interval */
 	uint64_t next_beat_ns;   /* heartbeat */
+	uint64_t next_retain_ns; /* the age limit's check */
 	int armed;               /* a doorbell wait is queued */
 
 	/* The batch in flight (or waiting for a retry). */
@@ -94,5 +95,8 @@ int store_drained(const struct store *st);
 void store_stop(struct daemon *d, struct store *st, int err, const char *why);
 void store_detach(struct daemon *d, struct store *st);
 void store_set_flush_bytes(struct store *st);
+
+/* retention.c: delete closed segments beyond retain_bytes / retain_age. */
+void store_retain(struct store *st);
 
 #endif /* BE_DAEMON_H */

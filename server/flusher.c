@@ -36,6 +36,7 @@
 #include "shm/guard.h"
 
 #define BEAT_NS NSEC_PER_SEC
+#define RETAIN_CHECK_NS (60 * NSEC_PER_SEC) /* retain_age needs no finer grain */
 #define RETRY_MIN_NS (50 * NSEC_PER_MSEC)
 #define RETRY_MAX_NS (5 * NSEC_PER_SEC)
 
@@ -270,6 +271,8 @@ static int start_batch(struct daemon *d, struct store *st, uint64_t head, int sy
 		st->segfd = ret;
 		st->seg_first_seq = st->b.first_seq;
 		st->seg_off = st->synced_off = SEG_FILE_HDR_SIZE;
+		/* A segment closed, another opened: the limits may be passed. */
+		store_retain(st);
 	}
 
 	bh = (struct seg_batch_hdr *)st->buf;
@@ -326,6 +329,10 @@ static void service(struct daemon *d, struct store *st, uint64_t now)
 	if (now >= st->next_beat_ns) {
 		WRITE_ONCE(h->heartbeat_ns, now);
 		st->next_beat_ns = now + BEAT_NS;
+	}
+	if (now >= st->next_retain_ns) {
+		store_retain(st);
+		st->next_retain_ns = now + RETAIN_CHECK_NS;
 	}
 	if (st->state == ST_IDLE || st->state == ST_RETRY) {
 		/* Acquire: pairs with the writers' store_release(head) after the record. */

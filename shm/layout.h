@@ -110,7 +110,8 @@ struct ring_hdr {
 	uint64_t batches;         /* batches the daemon wrote */
 	uint64_t syncs;           /* fdatasyncs the daemon completed */
 	uint64_t damaged_bytes;   /* ring bytes the daemon skipped as damaged */
-	uint8_t _pad_counters[4096 - 576];
+	uint64_t segments_deleted; /* closed segments removed by retention */
+	uint8_t _pad_counters[4096 - 584];
 };
 
 _Static_assert(sizeof(struct ring_hdr) == RING_HDR_SIZE, "ring header is one page");
@@ -136,6 +137,7 @@ _Static_assert(offsetof(struct ring_hdr, flush_req_seq) == 464, "futex line");
 _Static_assert(offsetof(struct ring_hdr, lost_seq_to) == 480, "futex line");
 _Static_assert(offsetof(struct ring_hdr, drops) == 512, "counters' line");
 _Static_assert(offsetof(struct ring_hdr, damaged_bytes) == 568, "counters' line");
+_Static_assert(offsetof(struct ring_hdr, segments_deleted) == 576, "counters' line");
 _Static_assert(sizeof(pthread_mutex_t) <= 64, "the mutex fits its slot");
 _Static_assert(_Alignof(pthread_mutex_t) <= 8, "the mutex slot is 8-aligned");
 

@@ -2,20 +2,24 @@
  * test_engine.c - the engine's knobs, as the seed has them and done right:
  * SIGHUP adds a store while writers run and applies a changed threshold at
  * once (and refuses a changed geometry), max_workers bounds the stores in
- * flight, and the final flush at SIGTERM gives up at shutdown_flush_timeout
- * with the records left in the ring.
+ * flight, the final flush at SIGTERM gives up at shutdown_flush_timeout
+ * with the records left in the ring, and retention deletes the oldest
+ * closed segments by size and by age, never the open one.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bufferengine.h"
+#include "server/segment.h"
 #include "shm/atomics.h"
 #include "shm/ring.h"
 #include "tests/testutil.h"
@@ -276,6 +280,114 @@ START_TEST(test_shutdown_timeout)
 }
 END_TEST
 
+/* The sizes and first seqs of a store's segments, oldest first. */
+static int list_segments(const char *data_dir, const char *store, uint64_t *seqs, uint64_t *sizes,
+			 int max)
+{
+	char path[512];
+	uint64_t *list = NULL;
+	int dirfd, n;
+
+	snprintf(path, sizeof(path), "%s/%s", data_dir, store);
+	dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0)
+		return -1;
+	n = seg_list(dirfd, &list);
+	for (int i = 0; i < n && i < max; i++) {
+		char name[SEG_NAME_LEN + 1];
+		struct stat sb;
+
+		seg_name(name, list[i]);
+		seqs[i] = list[i];
+		sizes[i] = fstatat(dirfd, name, &sb, 0) == 0 ? (uint64_t)sb.st_size : 0;
+	}
+	free(list);
+	close(dirfd);
+	return n;
+}
+
+struct last_ctx {
+	uint64_t first, last;
+	long n;
+};
+
+static int note_seq(const struct rec_hdr *r, const uint8_t *p, void *arg)
+{
+	struct last_ctx *c = arg;
+
+	(void)p;
+	if (!c->n++)
+		c->first = r->seq;
+	c->last = r->seq;
+	return 0;
+}
+
+START_TEST(test_retention)
+{
+	struct tu_daemon d;
+	struct ring_map m;
+	uint64_t seqs[512], sizes[512], total = 0, deleted;
+	struct last_ctx c = { 0 };
+	int n;
+	pid_t w;
+
+	tu_daemon_config(&d, NULL,
+			 "[store r]\ntype = raw\ncapacity = 256K\nflush_bytes = 16K\n"
+			 "segment_bytes = 64K\nretain_bytes = 256K\n");
+	ck_assert_msg(tu_daemon_start(&d, "r") == 0, "daemon: %s", tu_file_text(d.log));
+	w = spawn_writer(d.instance, "r", 40000, 0); /* ~1.5 MB of records */
+	ck_assert_int_eq(wait_status(w), 0);
+	ck_assert_int_eq(ring_open(d.instance, "r", RING_OPEN_RDONLY, &m), 0);
+	deleted = READ_ONCE(m.hdr->segments_deleted);
+	ring_unmap(&m);
+	ck_assert_int_eq(tu_daemon_stop(&d, SIGTERM), 0);
+
+	n = list_segments(d.data_dir, "r", seqs, sizes, 512);
+	ck_assert_int_gt(n, 1);
+	for (int i = 0; i < n; i++)
+		total += sizes[i];
+	/* Closed segments went oldest first until the store fit, the open one stayed. */
+	ck_assert_msg(total <= 256 * 1024 + 64 * 1024 + 4096, "%d segments, %llu bytes", n,
+		      (unsigned long long)total);
+	ck_assert_uint_gt(deleted, 0);
+	ck_assert_ptr_nonnull(strstr(tu_file_text(d.log), "retention: deleted"));
+	/* What is left is the newest records, with no hole: the last one written is there. */
+	ck_assert_int_gt(tu_read_store(d.data_dir, "r", note_seq, &c), 0);
+	ck_assert_uint_eq(c.last - c.first + 1, (uint64_t)c.n);
+	ck_assert_uint_eq(c.first, seqs[0]);
+	ck_assert_uint_eq(c.last, 40000);
+
+	/* retain_age: segments last written long ago go at the next start, not the newest. */
+	{
+		char cmd[1024];
+		struct timespec old[2] = { { .tv_sec = time(NULL) - 2 * 86400 },
+					   { .tv_sec = time(NULL) - 2 * 86400 } };
+		char path[512];
+
+		for (int i = 0; i < n; i++) {
+			char name[SEG_NAME_LEN + 1];
+
+			seg_name(name, seqs[i]);
+			snprintf(path, sizeof(path), "%s/r/%s", d.data_dir, name);
+			ck_assert_int_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+		}
+		snprintf(cmd, sizeof(cmd), "sed -i 's/^retain_bytes = 256K/retain_age = 1d/' %s",
+			 d.conf);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+	ck_assert_msg(tu_daemon_start(&d, "r") == 0, "daemon: %s", tu_file_text(d.log));
+	ck_assert_int_eq(tu_daemon_stop(&d, SIGTERM), 0);
+	{
+		uint64_t seqs2[512], sizes2[512];
+		int n2 = list_segments(d.data_dir, "r", seqs2, sizes2, 512);
+
+		/* Only the segment that was open (the newest) is left. */
+		ck_assert_int_eq(n2, 1);
+		ck_assert_uint_eq(seqs2[0], seqs[n - 1]);
+	}
+}
+END_TEST
+
 Suite *engine_suite(void)
 {
 	Suite *s = suite_create("engine");
@@ -286,6 +398,7 @@ Suite *engine_suite(void)
 	tcase_add_test(tc, test_hup_knobs_and_geometry);
 	tcase_add_test(tc, test_max_workers);
 	tcase_add_test(tc, test_shutdown_timeout);
+	tcase_add_test(tc, test_retention);
 	suite_add_tcase(s, tc);
 	return s;
 }
