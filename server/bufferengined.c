@@ -42,10 +42,11 @@ static void on_signal(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: bufferengined [-c FILE] [-v] [-q] [--check-config]\n"
+		"usage: bufferengined [-c FILE] [-v] [-q] [--syslog] [--check-config]\n"
 		"  -c, --config FILE   the INI config (default: the built-in demo config)\n"
 		"  -v, --verbose       log debug events too\n"
 		"  -q, --quiet         log errors and warnings only\n"
+		"      --syslog        log to syslog (daemon facility) as well as stderr\n"
 		"      --check-config  validate the config and exit\n"
 		"  -h, --help          this text\n"
 		"  -V, --version       the version\n"
@@ -79,20 +80,20 @@ static int open_data_dir(struct daemon *d, int *lockfd)
 
 	ret = mkdir_p(dir);
 	if (ret) {
-		log_msg(LOG_ERR, NULL, "%s: cannot create the data directory: %s", dir,
+		log_msg(LL_ERR, NULL, "%s: cannot create the data directory: %s", dir,
 			strerror(-ret));
 		return ret;
 	}
 	d->datafd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d->datafd < 0) {
 		ret = -errno;
-		log_msg(LOG_ERR, NULL, "%s: %s", dir, strerror(-ret));
+		log_msg(LL_ERR, NULL, "%s: %s", dir, strerror(-ret));
 		return ret;
 	}
 	fd = openat(d->datafd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		ret = -errno;
-		log_msg(LOG_ERR, NULL, "%s/.lock: %s", dir, strerror(-ret));
+		log_msg(LL_ERR, NULL, "%s/.lock: %s", dir, strerror(-ret));
 		return ret;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -101,7 +102,7 @@ static int open_data_dir(struct daemon *d, int *lockfd)
 
 		if (n > 0)
 			other[strcspn(other, "\n")] = 0;
-		log_msg(LOG_ERR, NULL, "%s is in use by another daemon (instance '%s')", dir,
+		log_msg(LL_ERR, NULL, "%s is in use by another daemon (instance '%s')", dir,
 			n > 0 ? other : "?");
 		close(fd);
 		return -EBUSY;
@@ -150,7 +151,7 @@ static void reload(struct daemon *d)
 	int ret;
 
 	if (!nc) {
-		log_msg(LOG_ERR, NULL, "SIGHUP: out of memory; config not reloaded");
+		log_msg(LL_ERR, NULL, "SIGHUP: out of memory; config not reloaded");
 		return;
 	}
 	if (d->config_path)
@@ -158,7 +159,7 @@ static void reload(struct daemon *d)
 	else
 		ret = config_load_string(config_builtin, "<built-in config>", nc, err, sizeof(err));
 	if (ret) {
-		log_msg(LOG_ERR, NULL, "SIGHUP: %s; the running config stays",
+		log_msg(LL_ERR, NULL, "SIGHUP: %s; the running config stays",
 			err[0] ? err : strerror(-ret));
 		goto out;
 	}
@@ -166,7 +167,7 @@ static void reload(struct daemon *d)
 	if (strcmp(ne->instance, oe->instance) || strcmp(ne->data_dir, oe->data_dir) ||
 	    ne->max_workers != oe->max_workers || ne->batch_bytes != oe->batch_bytes ||
 	    ne->ring_mode != oe->ring_mode)
-		log_msg(LOG_WARN, NULL, "SIGHUP: instance, data_dir, max_workers, batch_bytes and "
+		log_msg(LL_WARN, NULL, "SIGHUP: instance, data_dir, max_workers, batch_bytes and "
 			"ring_mode apply at the next start only");
 	d->cfg.engine.shutdown_flush_timeout_ms = ne->shutdown_flush_timeout_ms;
 
@@ -179,7 +180,7 @@ static void reload(struct daemon *d)
 				st = &d->stores[j];
 		if (st) {
 			if (!same_geometry(&st->cfg, ns)) {
-				log_msg(LOG_ERR, ns->name, "SIGHUP: type, capacity or on_full changed: "
+				log_msg(LL_ERR, ns->name, "SIGHUP: type, capacity or on_full changed: "
 					"refused (a ring is never replaced under its writers)");
 				continue;
 			}
@@ -199,7 +200,7 @@ static void reload(struct daemon *d)
 			continue;
 		}
 		if (d->nstores == CONFIG_MAX_STORES) {
-			log_msg(LOG_ERR, ns->name, "SIGHUP: too many stores; not added");
+			log_msg(LL_ERR, ns->name, "SIGHUP: too many stores; not added");
 			continue;
 		}
 		{
@@ -208,7 +209,7 @@ static void reload(struct daemon *d)
 			if (!grown || io_grow(d->io, d->nstores + 1)) {
 				if (grown)
 					d->stores = grown;
-				log_msg(LOG_ERR, ns->name, "SIGHUP: out of memory; not added");
+				log_msg(LL_ERR, ns->name, "SIGHUP: out of memory; not added");
 				continue;
 			}
 			d->stores = grown;
@@ -225,10 +226,10 @@ static void reload(struct daemon *d)
 		for (unsigned i = 0; i < nc->nstores && !found; i++)
 			found = !strcmp(d->stores[j].cfg.name, nc->stores[i].name);
 		if (!found)
-			log_msg(LOG_WARN, d->stores[j].cfg.name, "SIGHUP: no longer in the config; "
+			log_msg(LL_WARN, d->stores[j].cfg.name, "SIGHUP: no longer in the config; "
 				"still drained until the next start");
 	}
-	log_msg(LOG_INFO, NULL, "SIGHUP: config reloaded: %u stores added, %u changed", added,
+	log_msg(LL_INFO, NULL, "SIGHUP: config reloaded: %u stores added, %u changed", added,
 		changed);
 out:
 	free(nc);
@@ -267,7 +268,7 @@ static int run(struct daemon *d, const sigset_t *waitmask)
 			d->stopping = 1;
 			d->stop_deadline_ns =
 				now + d->cfg.engine.shutdown_flush_timeout_ms * NSEC_PER_MSEC;
-			log_msg(LOG_INFO, NULL, "shutting down: final flush of every store");
+			log_msg(LL_INFO, NULL, "shutting down: final flush of every store");
 		}
 		if (got_hup) {
 			got_hup = 0;
@@ -284,7 +285,7 @@ static int run(struct daemon *d, const sigset_t *waitmask)
 			if (!left)
 				return 0;
 			if (now >= d->stop_deadline_ns) {
-				log_msg(LOG_WARN, NULL,
+				log_msg(LL_WARN, NULL,
 					"shutdown_flush_timeout reached with %u stores not drained; "
 					"their records stay in the rings", left);
 				return 1;
@@ -292,7 +293,7 @@ static int run(struct daemon *d, const sigset_t *waitmask)
 		}
 		n = io_wait(d->io, next_timeout(d, now), waitmask, cqes, CQE_BATCH);
 		if (n < 0) {
-			log_msg(LOG_ERR, NULL, "waiting for I/O failed: %s", strerror(-n));
+			log_msg(LL_ERR, NULL, "waiting for I/O failed: %s", strerror(-n));
 			return 1;
 		}
 		now = now_mono_ns();
@@ -310,6 +311,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "check-config", no_argument, NULL, 'C' },
+		{ "syslog", no_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -320,7 +322,7 @@ int main(int argc, char **argv)
 	struct daemon d;
 	sigset_t block, waitmask;
 	struct sigaction sa;
-	int c, check_only = 0, level = LOG_INFO, lockfd = -1, ret, status = 1;
+	int c, check_only = 0, use_syslog = 0, level = LL_INFO, lockfd = -1, ret, status = 1;
 	pid_t other;
 
 	opterr = 0; /* one line of our own for a bad option */
@@ -330,13 +332,16 @@ int main(int argc, char **argv)
 			config_path = optarg;
 			break;
 		case 'v':
-			level = LOG_DEBUG;
+			level = LL_DEBUG;
 			break;
 		case 'q':
-			level = LOG_WARN;
+			level = LL_WARN;
 			break;
 		case 'C':
 			check_only = 1;
+			break;
+		case 'S':
+			use_syslog = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -359,6 +364,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	log_set_level(level);
+	if (use_syslog)
+		log_to_syslog();
 
 	memset(&d, 0, sizeof(d));
 	d.datafd = -1;
@@ -381,7 +388,7 @@ int main(int argc, char **argv)
 	d.config_path = config_path;
 
 	if (guard_install() < 0) {
-		log_msg(LOG_ERR, NULL, "cannot install the SIGBUS handler");
+		log_msg(LL_ERR, NULL, "cannot install the SIGBUS handler");
 		return 1;
 	}
 	/* One daemon per instance: a lock file named like no ring can be. */
@@ -389,10 +396,10 @@ int main(int argc, char **argv)
 	pfh = pidfile_open(lockpath, 0600, &other);
 	if (!pfh) {
 		if (errno == EEXIST)
-			log_msg(LOG_ERR, NULL, "instance '%s' is already served by pid %d",
+			log_msg(LL_ERR, NULL, "instance '%s' is already served by pid %d",
 				d.instance, (int)other);
 		else
-			log_msg(LOG_ERR, NULL, "%s: %s", lockpath, strerror(errno));
+			log_msg(LL_ERR, NULL, "%s: %s", lockpath, strerror(errno));
 		return 1;
 	}
 	pidfile_write(pfh);
@@ -402,16 +409,16 @@ int main(int argc, char **argv)
 	ret = io_init(&d.io, d.cfg.nstores, d.cfg.engine.max_workers,
 		      d.cfg.engine.batch_bytes, getenv("BE_NO_IO_URING") != NULL);
 	if (ret) {
-		log_msg(LOG_ERR, NULL, "cannot set up I/O: %s", strerror(-ret));
+		log_msg(LL_ERR, NULL, "cannot set up I/O: %s", strerror(-ret));
 		goto out;
 	}
-	log_msg(LOG_INFO, NULL, "instance '%s', data in %s, %u stores, I/O: %s", d.instance,
+	log_msg(LL_INFO, NULL, "instance '%s', data in %s, %u stores, I/O: %s", d.instance,
 		d.cfg.engine.data_dir, d.cfg.nstores, io_backend(d.io));
 	d.bufsize = d.cfg.engine.batch_bytes;
 	d.free_bufs = calloc(d.cfg.engine.max_workers, sizeof(*d.free_bufs));
 	d.stores = calloc(d.cfg.nstores, sizeof(*d.stores));
 	if (!d.free_bufs || !d.stores) {
-		log_msg(LOG_ERR, NULL, "out of memory");
+		log_msg(LL_ERR, NULL, "out of memory");
 		goto out;
 	}
 	for (unsigned i = 0; i < d.cfg.engine.max_workers; i++)
@@ -438,7 +445,7 @@ int main(int argc, char **argv)
 	sigdelset(&waitmask, SIGHUP);
 
 	status = run(&d, &waitmask);
-	log_msg(LOG_INFO, NULL, "stopped");
+	log_msg(LL_INFO, NULL, "stopped");
 out:
 	for (unsigned i = 0; i < d.nstores; i++)
 		store_detach(&d, &d.stores[i]);

@@ -91,7 +91,7 @@ void store_stop(struct daemon *d, struct store *st, int err, const char *why)
 
 	if (st->state == ST_STOPPED)
 		return;
-	log_msg(LOG_ERR, st->cfg.name, "store stopped: %s (%s); its records stay in the ring",
+	log_msg(LL_ERR, st->cfg.name, "store stopped: %s (%s); its records stay in the ring",
 		why, strerror(-err));
 	if (st->state == ST_BUSY)
 		d->workers--;
@@ -169,7 +169,7 @@ static int rotate(struct store *st)
 static void clear_error(struct store *st)
 {
 	if (st->err_streak) {
-		log_msg(LOG_INFO, st->cfg.name, "writing again after %u failures", st->err_streak);
+		log_msg(LL_INFO, st->cfg.name, "writing again after %u failures", st->err_streak);
 		WRITE_ONCE(st->map.hdr->last_error, 0);
 		st->err_streak = 0;
 		st->last_err = 0;
@@ -205,7 +205,7 @@ static int submit_batch(struct daemon *d, struct store *st)
 /* Skip ring bytes that do not parse, from the tail up to head. */
 static void skip_damage(struct store *st, uint64_t head)
 {
-	log_msg(LOG_ERR, st->cfg.name,
+	log_msg(LL_ERR, st->cfg.name,
 		"damaged records in the ring at %llu: %llu bytes up to the head skipped",
 		(unsigned long long)st->tail, (unsigned long long)(head - st->tail));
 	fetch_add_relaxed(&st->map.hdr->damaged_bytes, head - st->tail);
@@ -264,7 +264,7 @@ static int start_batch(struct daemon *d, struct store *st, uint64_t head, int sy
 			buf_release(d, st);
 			set_error(st, ret);
 			retry_later(st, now);
-			log_msg(LOG_ERR, st->cfg.name, "cannot create a segment: %s; will retry",
+			log_msg(LL_ERR, st->cfg.name, "cannot create a segment: %s; will retry",
 				strerror(-ret));
 			return 0;
 		}
@@ -442,12 +442,12 @@ static int sync_failed(struct store *st, int err, uint64_t lost_to)
 		/* Stored before any later durable_seq release that passes them. */
 		WRITE_ONCE(h->lost_seq_from, from);
 		WRITE_ONCE(h->lost_seq_to, lost_to);
-		log_msg(LOG_ERR, st->cfg.name,
+		log_msg(LL_ERR, st->cfg.name,
 			"records %llu..%llu were written since the last good sync and may be "
 			"lost: be_flush reports them with EIO", (unsigned long long)from,
 			(unsigned long long)(lost_to - 1));
 	}
-	log_msg(LOG_ERR, st->cfg.name, "fdatasync failed: %s; cutting the segment back to "
+	log_msg(LL_ERR, st->cfg.name, "fdatasync failed: %s; cutting the segment back to "
 		"offset %llu (the last good sync)", strerror(-err),
 		(unsigned long long)st->synced_off);
 	if (ftruncate(st->segfd, (off_t)st->synced_off) < 0 || hook_fdatasync(st->segfd) < 0)
@@ -466,7 +466,7 @@ static void batch_done(struct daemon *d, struct store *st, uint64_t now)
 	if (werr) {
 		/* Redo the whole batch at the same offset: the daemon owns the offset. */
 		if (st->err_streak == 0 || werr != st->last_err || st->res_write >= 0)
-			log_msg(LOG_ERR, st->cfg.name,
+			log_msg(LL_ERR, st->cfg.name,
 				"batch write at offset %llu failed: %s%s; records stay in the ring, "
 				"retrying", (unsigned long long)st->b_off,
 				st->res_write >= 0 ? "short write" : strerror(-werr),
@@ -603,7 +603,7 @@ void store_detach(struct daemon *d, struct store *st)
 	}
 	if (st->segfd >= 0) {
 		if (hook_fdatasync(st->segfd) < 0)
-			log_msg(LOG_ERR, st->cfg.name, "fdatasync at exit failed: %s",
+			log_msg(LL_ERR, st->cfg.name, "fdatasync at exit failed: %s",
 				strerror(errno));
 		else
 			seg_synced(st, st->seg_off);

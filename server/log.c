@@ -4,11 +4,19 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include "server/log.h"
 
-static int log_level = LOG_INFO;
+static int log_level = LL_INFO;
+static int log_syslog;
+
+void log_to_syslog(void)
+{
+	openlog("bufferengined", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	log_syslog = 1;
+}
 
 void log_set_level(int level)
 {
@@ -33,6 +41,12 @@ void log_msg(int level, const char *store, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
+	if (log_syslog) {
+		static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
+
+		/* Without the program name: syslog adds its own. */
+		syslog(prio[level], "%s", line + sizeof("bufferengined: ") - 1);
+	}
 	for (n = 0; line[n]; n++)
 		;
 	line[n++] = '\n';

@@ -42,7 +42,7 @@ static void report_corrupt(uint64_t offset, uint64_t len, void *arg)
 {
 	struct scan_ctx *c = arg;
 
-	log_msg(LOG_ERR, c->store,
+	log_msg(LL_ERR, c->store,
 		"%s: corrupt batch at offset %llu (%llu bytes), kept; valid batches follow",
 		c->file, (unsigned long long)offset, (unsigned long long)len);
 }
@@ -55,12 +55,12 @@ static int set_aside(struct store *st, const char *name, uint64_t size)
 	if (size <= SEG_FILE_HDR_SIZE) {
 		if (unlinkat(st->dirfd, name, 0) < 0)
 			return -errno;
-		log_msg(LOG_INFO, st->cfg.name, "%s: removed an empty segment", name);
+		log_msg(LL_INFO, st->cfg.name, "%s: removed an empty segment", name);
 	} else {
 		snprintf(aside, sizeof(aside), "%s.torn", name);
 		if (renameat(st->dirfd, name, st->dirfd, aside) < 0)
 			return -errno;
-		log_msg(LOG_WARN, st->cfg.name,
+		log_msg(LL_WARN, st->cfg.name,
 			"%s: no valid batch in %llu bytes: moved to %s", name,
 			(unsigned long long)size, aside);
 	}
@@ -106,7 +106,7 @@ static int recover_disk(struct store *st, struct disk_state *ds)
 				sb.st_size = 0;
 			close(fd);
 			if (ret)
-				log_msg(LOG_WARN, st->cfg.name, "%s: bad file header (%s)", name,
+				log_msg(LL_WARN, st->cfg.name, "%s: bad file header (%s)", name,
 					strerror(-ret));
 			ret = set_aside(st, name, (uint64_t)sb.st_size);
 			if (ret)
@@ -118,7 +118,7 @@ static int recover_disk(struct store *st, struct disk_state *ds)
 			goto out;
 		}
 		if (r.torn_bytes) {
-			log_msg(LOG_WARN, st->cfg.name,
+			log_msg(LL_WARN, st->cfg.name,
 				"%s: torn tail of %llu bytes at offset %llu removed", name,
 				(unsigned long long)r.torn_bytes, (unsigned long long)r.valid_end);
 			if (ftruncate(fd, (off_t)r.valid_end) < 0) {
@@ -224,28 +224,28 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 		/* The floor is durable before any seq of the new ring can be seen. */
 		ret = seq_floor_write(st->dirfd, p.first_seq);
 		if (ret) {
-			log_msg(LOG_ERR, st->cfg.name, "cannot record the new ring's first seq: %s",
+			log_msg(LL_ERR, st->cfg.name, "cannot record the new ring's first seq: %s",
 				strerror(-ret));
 			return ret;
 		}
 		ret = ring_create(d->instance, &p, &st->map);
 		if (ret) {
-			log_msg(LOG_ERR, st->cfg.name, "cannot create the ring: %s", strerror(-ret));
+			log_msg(LL_ERR, st->cfg.name, "cannot create the ring: %s", strerror(-ret));
 			return ret;
 		}
-		log_msg(LOG_INFO, st->cfg.name, "ring created: %llu bytes, first seq %llu",
+		log_msg(LL_INFO, st->cfg.name, "ring created: %llu bytes, first seq %llu",
 			(unsigned long long)p.capacity, (unsigned long long)p.first_seq);
 		st->tail = st->durable_pos = 0;
 		st->written_seq = st->durable_seq = p.first_seq;
 		goto publish;
 	}
 	if (ret) {
-		log_msg(LOG_ERR, st->cfg.name, "cannot attach the ring: %s", strerror(-ret));
+		log_msg(LL_ERR, st->cfg.name, "cannot attach the ring: %s", strerror(-ret));
 		return ret;
 	}
 	if (st->map.capacity != st->cfg.capacity || st->map.store_type != (uint32_t)st->cfg.type ||
 	    st->map.on_full != (uint32_t)st->cfg.on_full) {
-		log_msg(LOG_ERR, st->cfg.name,
+		log_msg(LL_ERR, st->cfg.name,
 			"the ring (capacity %llu, type %u, on_full %u) differs from the config "
 			"(capacity %llu, type %d, on_full %d): store not served; a ring is never "
 			"replaced under its writers: drain it, stop them, remove it",
@@ -266,12 +266,12 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 		return -EFAULT;
 	}
 	if (tail > head || head - tail > st->map.capacity || ((head | tail) & (REC_ALIGN - 1))) {
-		log_msg(LOG_ERR, st->cfg.name, "the ring is damaged: head %llu, tail %llu",
+		log_msg(LL_ERR, st->cfg.name, "the ring is damaged: head %llu, tail %llu",
 			(unsigned long long)head, (unsigned long long)tail);
 		return -EBADMSG;
 	}
 	if (ds->max_seq && next_seq <= ds->max_seq) {
-		log_msg(LOG_ERR, st->cfg.name,
+		log_msg(LL_ERR, st->cfg.name,
 			"the ring's next seq %llu is not above the disk's %llu: store not served",
 			(unsigned long long)next_seq, (unsigned long long)ds->max_seq);
 		return -EBADMSG;
@@ -285,7 +285,7 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 		uint64_t from = ds->max_seq + 1 > first_seq ? ds->max_seq + 1 : first_seq;
 
 		if (acked > from)
-			log_msg(LOG_ERR, st->cfg.name,
+			log_msg(LL_ERR, st->cfg.name,
 				"the disk lost records acknowledged as durable: seqs %llu..%llu "
 				"(at most %llu records)", (unsigned long long)from,
 				(unsigned long long)(acked - 1), (unsigned long long)(acked - from));
@@ -293,19 +293,19 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 	st->written_seq = first_seq > ds->max_seq + 1 ? first_seq : ds->max_seq + 1;
 	if (ds->max_seq && ds->last_incarnation == st->map.incarnation) {
 		if (ds->last_end_pos > head || (ds->last_end_pos & (REC_ALIGN - 1))) {
-			log_msg(LOG_ERR, st->cfg.name,
+			log_msg(LL_ERR, st->cfg.name,
 				"the disk holds ring bytes up to %llu, beyond the ring's head %llu",
 				(unsigned long long)ds->last_end_pos, (unsigned long long)head);
 			return -EBADMSG;
 		}
 		if (ds->last_end_pos > tail) {
 			/* Written (and now synced) but the tail never moved: move it. */
-			log_msg(LOG_INFO, st->cfg.name,
+			log_msg(LL_INFO, st->cfg.name,
 				"the disk already holds ring bytes %llu..%llu: tail moved forward",
 				(unsigned long long)tail, (unsigned long long)ds->last_end_pos);
 			tail = ds->last_end_pos;
 		} else if (ds->last_end_pos < tail) {
-			log_msg(LOG_WARN, st->cfg.name,
+			log_msg(LL_WARN, st->cfg.name,
 				"the ring's tail %llu is beyond the disk's last batch (%llu): "
 				"segments were lost or removed",
 				(unsigned long long)tail, (unsigned long long)ds->last_end_pos);
@@ -314,7 +314,7 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 	}
 	st->tail = st->durable_pos = tail;
 	st->durable_seq = st->written_seq;
-	log_msg(LOG_INFO, st->cfg.name, "ring attached: %llu unflushed bytes",
+	log_msg(LL_INFO, st->cfg.name, "ring attached: %llu unflushed bytes",
 		(unsigned long long)(head - tail));
 
 publish:
@@ -350,25 +350,25 @@ int store_recover(struct daemon *d, struct store *st)
 		/* The store's directory must outlive a power loss like its segments. */
 		if (!hook_no_fdatasync() && fsync(d->datafd) < 0) {
 			ret = -errno;
-			log_msg(LOG_ERR, st->cfg.name, "cannot sync the data directory: %s",
+			log_msg(LL_ERR, st->cfg.name, "cannot sync the data directory: %s",
 				strerror(-ret));
 			return ret;
 		}
 		hook_dirsynced(d->datafd);
 	} else if (errno != EEXIST) {
 		ret = -errno;
-		log_msg(LOG_ERR, st->cfg.name, "cannot create its directory: %s", strerror(-ret));
+		log_msg(LL_ERR, st->cfg.name, "cannot create its directory: %s", strerror(-ret));
 		return ret;
 	}
 	st->dirfd = openat(d->datafd, st->cfg.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (st->dirfd < 0) {
 		ret = -errno;
-		log_msg(LOG_ERR, st->cfg.name, "cannot open its directory: %s", strerror(-ret));
+		log_msg(LL_ERR, st->cfg.name, "cannot open its directory: %s", strerror(-ret));
 		return ret;
 	}
 	ret = recover_disk(st, &ds);
 	if (ret) {
-		log_msg(LOG_ERR, st->cfg.name, "recovery of its segments failed: %s",
+		log_msg(LL_ERR, st->cfg.name, "recovery of its segments failed: %s",
 			strerror(-ret));
 		return ret;
 	}

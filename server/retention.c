@@ -72,18 +72,18 @@ void store_retain(struct store *st)
 			break;
 		seg_name(name, seqs[i]);
 		if (unlinkat(st->dirfd, name, 0) < 0) {
-			log_msg(LOG_ERR, st->cfg.name, "retention: cannot delete %s: %s", name,
+			log_msg(LL_ERR, st->cfg.name, "retention: cannot delete %s: %s", name,
 				strerror(errno));
 			break;
 		}
 		total -= sizes[i];
 		deleted++;
-		log_msg(LOG_INFO, st->cfg.name, "retention: deleted %s (%llu bytes, %s)", name,
+		log_msg(LL_INFO, st->cfg.name, "retention: deleted %s (%llu bytes, %s)", name,
 			(unsigned long long)sizes[i], too_big ? "over retain_bytes" : "over retain_age");
 	}
 	if (deleted) {
 		if (!hook_no_fdatasync() && fsync(st->dirfd) < 0)
-			log_msg(LOG_WARN, st->cfg.name, "retention: directory sync failed: %s",
+			log_msg(LL_WARN, st->cfg.name, "retention: directory sync failed: %s",
 				strerror(errno));
 		count_deleted(st, deleted);
 	}
