@@ -33,8 +33,11 @@ int lock_init(struct ring_hdr *h)
 	return -ret;
 }
 
-/* Lock before a CLOCK_MONOTONIC deadline: a wall-clock step must not change the wait. */
-static int lock_until(pthread_mutex_t *mu, uint64_t deadline_ns)
+/*
+ * One wait on the lock, up to a CLOCK_MONOTONIC deadline (a wall-clock step
+ * must not change it).
+ */
+static int lock_wait(pthread_mutex_t *mu, uint64_t deadline_ns)
 {
 #if defined(__SANITIZE_THREAD__)
 	/*
@@ -53,6 +56,31 @@ static int lock_until(pthread_mutex_t *mu, uint64_t deadline_ns)
 #endif
 }
 
+/*
+ * Lock before the deadline (UINT64_MAX: none), waiting in slices.  A waiter
+ * SIGKILLed just as the unlocker woke it takes that one wake-up with it,
+ * and a writer that then takes the free lock without sleeping leaves no
+ * waiters bit for its own unlock to act on: the next sleeper would sleep
+ * on a free lock for ever.  Each new slice looks at the lock again and
+ * sets the bit anew, so such a writer is late by at most one slice.
+ */
+#define LOCK_SLICE_NS (50 * NSEC_PER_MSEC)
+
+static int lock_until(pthread_mutex_t *mu, uint64_t deadline_ns)
+{
+	for (;;) {
+		uint64_t now = now_mono_ns();
+		uint64_t end = deadline_ns - now > LOCK_SLICE_NS ? now + LOCK_SLICE_NS : deadline_ns;
+		int ret;
+
+		if (deadline_ns <= now)
+			return ETIMEDOUT;
+		ret = lock_wait(mu, end);
+		if (ret != ETIMEDOUT || end == deadline_ns)
+			return ret;
+	}
+}
+
 int lock_acquire(struct ring_hdr *h, struct deadline *d)
 {
 	pthread_mutex_t *mu = lock_mutex(h);
@@ -63,13 +91,10 @@ int lock_acquire(struct ring_hdr *h, struct deadline *d)
 	if (ret == EBUSY) {
 		uint64_t deadline_ns = deadline_get(d);
 
-		if (deadline_ns == 0) {
+		if (deadline_ns == 0)
 			ret = ETIMEDOUT;
-		} else if (deadline_ns == UINT64_MAX) {
-			ret = pthread_mutex_lock(mu);
-		} else {
+		else
 			ret = lock_until(mu, deadline_ns);
-		}
 	}
 	if (ret == EOWNERDEAD) {
 		/*
