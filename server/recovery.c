@@ -210,6 +210,12 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 	if (ret == -ENOENT) {
 		uint64_t floor = seq_floor_read(st->dirfd);
 		uint64_t base = ds->max_seq > floor ? ds->max_seq : floor;
+
+		if (base >= RING_SEQ_FIRST_MAX - (UINT64_C(1) << 32)) {
+			log_msg(LL_ERR, st->cfg.name, "the disk's highest seq %llu leaves no room for "
+				"a new ring: store not served", (unsigned long long)base);
+			return -ERANGE;
+		}
 		struct ring_params p = {
 			.store = st->cfg.name,
 			.capacity = st->cfg.capacity,

@@ -113,6 +113,9 @@ static inline int append_locked(struct ring_map *m, uint64_t *cached_tail, uint1
 		off = 0;
 	}
 	seq = READ_ONCE(h->next_seq);
+	/* A seq the daemon would take for damage: the header is impossible. */
+	if (seq < m->first_seq || seq - m->first_seq >= RING_SEQ_SPAN)
+		return -EBADMSG;
 	rh = (struct rec_hdr){ .len = len, .type = type, .seq = seq, .ts_ns = ts_ns, .pid = pid };
 	dst = m->data + off;
 	memcpy(dst, &rh, sizeof(rh));

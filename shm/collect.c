@@ -49,7 +49,8 @@ int ring_collect(const struct ring_map *m, uint64_t tail, uint64_t head, uint64_
 		if (rh.type != m->store_type || rh.flags || rh.reserved || rh.len > m->max_payload)
 			goto bad;
 		sz = rec_size(rh.len);
-		if (sz > room || sz > avail || rh.seq < min_seq || rh.seq == UINT64_MAX)
+		if (sz > room || sz > avail || rh.seq < min_seq ||
+		    rh.seq - m->first_seq >= RING_SEQ_SPAN || rh.seq < m->first_seq)
 			goto bad;
 		if (res->bytes + sz > cap) {
 			if (res->count)

@@ -34,6 +34,14 @@
 #define RING_CAP_MIN (UINT64_C(1) << 12)  /* 4 KiB */
 #define RING_CAP_MAX (UINT64_C(1) << 34)  /* 16 GiB */
 #define RING_PAYLOAD_MAX (UINT32_C(1) << 28) /* a record's payload, whatever the ring */
+/*
+ * Seqs: a ring's first seq is below RING_SEQ_FIRST_MAX, so that the next
+ * ring's (the next multiple of 2^32 above the disk's highest) never wraps,
+ * and a record's seq is below first_seq + RING_SEQ_SPAN (2^56 records: a
+ * century at 20 million a second).  A seq outside is damage.
+ */
+#define RING_SEQ_FIRST_MAX (UINT64_C(1) << 62)
+#define RING_SEQ_SPAN (UINT64_C(1) << 56)
 
 /* Daemon state values (ring_hdr.daemon_state). */
 #define RING_DAEMON_NONE 0    /* no daemon has attached since creation */

@@ -97,7 +97,7 @@ static int params_valid(const struct ring_params *p)
 		return 0;
 	if (p->on_full != RING_ON_FULL_BLOCK && p->on_full != RING_ON_FULL_DROP)
 		return 0;
-	return p->first_seq >= 1 && (p->mode & ~07777u) == 0;
+	return p->first_seq >= 1 && p->first_seq < RING_SEQ_FIRST_MAX && (p->mode & ~07777u) == 0;
 }
 
 int ring_create(const char *instance, const struct ring_params *p, struct ring_map *out)
@@ -185,6 +185,7 @@ int ring_create(const char *instance, const struct ring_params *p, struct ring_m
 	out->store_type = p->store_type;
 	out->on_full = p->on_full;
 	out->max_payload = h->max_payload;
+	out->first_seq = p->first_seq;
 	out->map_len = len;
 	out->fd = fd;
 	snprintf(out->store, sizeof(out->store), "%s", p->store);
@@ -219,6 +220,8 @@ int ring_validate(const struct ring_hdr *h, uint64_t file_size, struct ring_map 
 	if (h->incarnation == 0 || h->max_payload == 0 || h->max_payload > cap / 4 ||
 	    h->max_payload > RING_PAYLOAD_MAX)
 		return -EBADMSG;
+	if (h->first_seq == 0 || h->first_seq >= RING_SEQ_FIRST_MAX)
+		return -EBADMSG;
 	if (memchr(h->store_name, 0, sizeof(h->store_name)) == NULL ||
 	    !ring_name_valid(h->store_name))
 		return -EBADMSG;
@@ -232,6 +235,7 @@ int ring_validate(const struct ring_hdr *h, uint64_t file_size, struct ring_map 
 	m->store_type = h->store_type;
 	m->on_full = h->on_full;
 	m->max_payload = h->max_payload;
+	m->first_seq = h->first_seq;
 	memcpy(m->store, h->store_name, sizeof(m->store));
 	m->store[sizeof(m->store) - 1] = 0;
 	return 0;

@@ -30,6 +30,7 @@ struct ring_map {
 	uint32_t store_type;   /* validated copy */
 	uint32_t on_full;      /* validated copy */
 	uint32_t max_payload;  /* validated copy */
+	uint64_t first_seq;    /* validated copy */
 	size_t map_len;        /* RING_HDR_SIZE + capacity */
 	int fd;                /* the shm object, O_CLOEXEC; -1 once closed */
 	char store[64];        /* the store's name */
