@@ -187,13 +187,16 @@ static void reload(struct daemon *d)
 			if (st->cfg.flush_bytes == ns->flush_bytes &&
 			    st->cfg.flush_interval_ms == ns->flush_interval_ms &&
 			    st->cfg.sync == ns->sync && st->cfg.segment_bytes == ns->segment_bytes &&
-			    st->cfg.retain_bytes == ns->retain_bytes)
+			    st->cfg.retain_bytes == ns->retain_bytes &&
+			    st->cfg.retain_age_ms == ns->retain_age_ms)
 				continue;
 			st->cfg.flush_bytes = ns->flush_bytes;
 			st->cfg.flush_interval_ms = ns->flush_interval_ms;
 			st->cfg.sync = ns->sync;
 			st->cfg.segment_bytes = ns->segment_bytes;
 			st->cfg.retain_bytes = ns->retain_bytes;
+			st->cfg.retain_age_ms = ns->retain_age_ms;
+			st->next_retain_ns = 0; /* the new limits apply at once */
 			st->next_tick_ns = now_mono_ns() + ns->flush_interval_ms * NSEC_PER_MSEC;
 			store_set_flush_bytes(st);
 			changed++;
