@@ -33,6 +33,9 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
 
 # The version and the soname's major come from the public header.
 VERSION := $(or $(shell sed -n 's/^\#define BE_VERSION_STRING "\(.*\)"/\1/p' include/bufferengine.h 2>/dev/null),0.1.0)
@@ -237,24 +240,56 @@ deps:
 	$(Q)bash scripts/deps.sh
 
 # ---------------------------------------------------------------------------
-# Install.  DESTDIR is prepended to every path; the .pc file names PREFIX.
+# Install.  DESTDIR is prepended to every path; the .pc file and the unit name
+# PREFIX, SYSCONFDIR and BINDIR as they will be once installed.
+#
+#   programs              $(BINDIR)                   libraries  $(LIBDIR)
+#   bufferengine.h        $(INCLUDEDIR)               .pc        $(PKGCONFIGDIR)
+#   man pages             $(MANDIR)/man1, man3, man8  (every client/*.N, server/*.N)
+#   bufferengined.conf    $(SYSCONFDIR)/bufferengine  (from the example; never overwritten)
+#   bufferengined.service $(UNITDIR)
+#
+# Neither systemctl nor useradd is run: see README.md, "Run it as a service".
+# uninstall removes exactly these files, except a config that differs from the
+# example (edited: kept, with a note), and the config directory once empty.
 
 INSTALLED_PROGS := $(notdir $(PROGS))
+MAN1_PAGES := $(wildcard client/*.1 server/*.1)
+MAN3_PAGES := $(wildcard client/*.3 server/*.3)
+MAN8_PAGES := $(wildcard client/*.8 server/*.8)
+CONF_EXAMPLE := scripts/bufferengined.conf.example
+CONF_DIR := $(DESTDIR)$(SYSCONFDIR)/bufferengine
+CONF_FILE := $(CONF_DIR)/bufferengined.conf
+UNIT_IN := scripts/bufferengined.service
+UNIT_FILE := $(DESTDIR)$(UNITDIR)/bufferengined.service
+# A path under PREFIX as the .pc file writes it, ${prefix}/..., so that
+# pkg-config --define-prefix (or --define-variable=prefix=) can move it.
+pc_path = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 
 install: all
 	$(Q)$(call msg,INSTALL,$(DESTDIR)$(PREFIX))true
 	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
-		$(DESTDIR)$(PKGCONFIGDIR)
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(MANDIR)/man8 $(CONF_DIR) $(DESTDIR)$(UNITDIR)
 	$(Q)$(if $(PROGS),install -m 0755 $(PROGS) $(DESTDIR)$(BINDIR)/)
 	$(Q)install -m 0644 $(LIBBE_A) $(DESTDIR)$(LIBDIR)/
 	$(Q)install -m 0755 $(LIB)/$(SO_REAL) $(DESTDIR)$(LIBDIR)/
 	$(Q)ln -sf $(SO_REAL) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	$(Q)ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libbufferengine.so
 	$(Q)install -m 0644 include/bufferengine.h $(DESTDIR)$(INCLUDEDIR)/
-	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
-		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(call pc_path,$(LIBDIR))|g' \
+		-e 's|@INCLUDEDIR@|$(call pc_path,$(INCLUDEDIR))|g' -e 's|@VERSION@|$(VERSION)|g' \
 		-e 's|@LIB_LIBS@|$(LIB_LIBS)|g' \
 		bufferengine.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/bufferengine.pc
+	$(Q)$(if $(MAN1_PAGES),install -m 0644 $(MAN1_PAGES) $(DESTDIR)$(MANDIR)/man1/)
+	$(Q)$(if $(MAN3_PAGES),install -m 0644 $(MAN3_PAGES) $(DESTDIR)$(MANDIR)/man3/)
+	$(Q)$(if $(MAN8_PAGES),install -m 0644 $(MAN8_PAGES) $(DESTDIR)$(MANDIR)/man8/)
+	$(Q)if [ -e $(CONF_FILE) ] || [ -L $(CONF_FILE) ]; then \
+		echo "  KEEP    $(CONF_FILE) (exists: not replaced by the example)"; \
+	else install -m 0644 $(CONF_EXAMPLE) $(CONF_FILE); fi
+	$(Q)sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		$(UNIT_IN) > $(UNIT_FILE).tmp && chmod 0644 $(UNIT_FILE).tmp && \
+		mv -f $(UNIT_FILE).tmp $(UNIT_FILE)
 	$(Q)$(if $(DESTDIR),true,if [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi)
 
 uninstall:
@@ -262,7 +297,15 @@ uninstall:
 		$(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALLED_PROGS)) \
 		$(DESTDIR)$(LIBDIR)/libbufferengine.a $(DESTDIR)$(LIBDIR)/$(SO_REAL) \
 		$(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libbufferengine.so \
-		$(DESTDIR)$(INCLUDEDIR)/bufferengine.h $(DESTDIR)$(PKGCONFIGDIR)/bufferengine.pc
+		$(DESTDIR)$(INCLUDEDIR)/bufferengine.h $(DESTDIR)$(PKGCONFIGDIR)/bufferengine.pc \
+		$(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1_PAGES))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man3/,$(notdir $(MAN3_PAGES))) \
+		$(addprefix $(DESTDIR)$(MANDIR)/man8/,$(notdir $(MAN8_PAGES))) \
+		$(UNIT_FILE)
+	$(Q)if cmp -s $(CONF_EXAMPLE) $(CONF_FILE); then rm -f $(CONF_FILE); \
+	elif [ -e $(CONF_FILE) ]; then \
+		echo "  KEEP    $(CONF_FILE) (edited: remove it by hand)"; fi
+	$(Q)if [ -d $(CONF_DIR) ]; then rmdir $(CONF_DIR) 2>/dev/null || true; fi
 
 # ---------------------------------------------------------------------------
 
@@ -278,7 +321,7 @@ help:
 	@echo '  check      build, then run every Check suite (BE_SUITE=name, BE_VERBOSE=1)'
 	@echo '  run        the demo: scripts/demo.sh with the built programs'
 	@echo '  bench      build tests/bench/*.c, run scripts/bench.sh'
-	@echo '  install    PREFIX=$(PREFIX), DESTDIR=; uninstall undoes it'
+	@echo '  install    PREFIX=$(PREFIX), DESTDIR=; also SYSCONFDIR, UNITDIR, MANDIR; uninstall undoes it'
 	@echo '  deps       install the Debian packages the build needs'
 	@echo '  clean      remove every build directory and demo-run/; distclean: bench-results/ too'
 
