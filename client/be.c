@@ -116,58 +116,32 @@ int be_open(const char *store, const struct be_open_opts *opts, be_store **out)
 	return 0;
 }
 
-/* Note a seq this handle wrote, for be_flush. */
-static inline void be_note_seq(be_store *s, uint64_t seq)
-{
-	uint64_t prev = READ_ONCE(s->last_seq);
-
-	/* Threads of one handle race here: keep the largest. */
-	while (prev < seq && !cas_relaxed(&s->last_seq, &prev, seq))
-		;
-}
+/*
+ * The appends store the record's seq into the handle's last_seq under the
+ * ring's lock: every thread of the handle writes it under that one lock,
+ * in seq order, so it only grows, without a compare-and-swap.
+ */
 
 /* Append one encoded payload of the given record type. */
-static int be_append(be_store *s, uint16_t type, const void *payload, size_t len)
+static inline int be_append(be_store *s, uint16_t type, const void *payload, size_t len,
+			    uint64_t ts_ns)
 {
-	uint64_t seq;
-	int ret;
-
 	if (len > s->map.max_payload)
 		return -EMSGSIZE;
-	ret = ring_append(&s->map, &s->cached_tail, type, payload, (uint32_t)len, now_real_ns(),
-			  be_getpid(), s->write_timeout_ms, &seq);
-	if (ret)
-		return ret;
-	be_note_seq(s, seq);
-	return 0;
+	return ring_append(&s->map, &s->cached_tail, type, payload, (uint32_t)len, ts_ns,
+			   be_getpid(), s->write_timeout_ms, &s->last_seq);
 }
 
 /* For client/typed.c: be_append() with the header's timestamp given. */
 int client_append(be_store *s, uint16_t type, const void *payload, size_t len, uint64_t ts_ns)
 {
-	uint64_t seq;
-	int ret;
-
-	if (len > s->map.max_payload)
-		return -EMSGSIZE;
-	ret = ring_append(&s->map, &s->cached_tail, type, payload, (uint32_t)len, ts_ns,
-			  be_getpid(), s->write_timeout_ms, &seq);
-	if (ret)
-		return ret;
-	be_note_seq(s, seq);
-	return 0;
+	return be_append(s, type, payload, len, ts_ns);
 }
 
 int client_append_many(be_store *s, const struct ring_rec *recs, unsigned n, uint64_t ts_ns)
 {
-	uint64_t seq = 0;
-	int ret;
-
-	ret = ring_append_many(&s->map, &s->cached_tail, recs, n, ts_ns, be_getpid(),
-			       s->write_timeout_ms, &seq);
-	if (ret > 0)
-		be_note_seq(s, seq);
-	return ret;
+	return ring_append_many(&s->map, &s->cached_tail, recs, n, ts_ns, be_getpid(),
+				s->write_timeout_ms, &s->last_seq);
 }
 
 int be_write(be_store *s, const void *payload, size_t len)
@@ -176,7 +150,7 @@ int be_write(be_store *s, const void *payload, size_t len)
 		return -EINVAL;
 	if (s->map.store_type != BE_TYPE_RAW)
 		return -EPROTOTYPE;
-	return be_append(s, BE_TYPE_RAW, payload, len);
+	return be_append(s, BE_TYPE_RAW, payload, len, now_real_ns());
 }
 
 int be_flush(be_store *s, int timeout_ms)

@@ -124,6 +124,8 @@ static inline int append_locked(struct ring_map *m, uint64_t *cached_tail, uint1
 	if (need > sizeof(rh) + len)
 		memset(dst + sizeof(rh) + len, 0, need - sizeof(rh) - len);
 	WRITE_ONCE(h->next_seq, seq + 1);
+	/* Under the lock, so that every store through seq_out is in seq order. */
+	WRITE_ONCE(*seq_out, seq);
 	/*
 	 * Publish: the record bytes and the padding are visible to whoever
 	 * acquires the new head (the daemon's load_acquire(&h->head)).
@@ -142,7 +144,6 @@ static inline int append_locked(struct ring_map *m, uint64_t *cached_tail, uint1
 			*ring = 1;
 		*cached_tail = tail;
 	}
-	*seq_out = seq;
 	return 0;
 }
 
@@ -150,7 +151,7 @@ int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const 
 		uint32_t len, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *seq_out)
 {
 	struct deadline d = { .timeout_ms = timeout_ms, .at = 0 };
-	uint64_t seq = 0;
+	uint64_t ignored;
 	int ret, ring = 0;
 
 	if (len > m->max_payload)
@@ -158,12 +159,11 @@ int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const 
 	ret = lock_acquire(m->hdr, &d);
 	if (ret)
 		return ret;
-	ret = append_locked(m, cached_tail, type, payload, len, ts_ns, pid, &d, &ring, &seq);
+	ret = append_locked(m, cached_tail, type, payload, len, ts_ns, pid, &d, &ring,
+			    seq_out ? seq_out : &ignored);
 	lock_release(m->hdr);
 	if (ring)
 		ring_doorbell(m);
-	if (!ret && seq_out)
-		*seq_out = seq;
 	return ret;
 }
 
@@ -171,7 +171,7 @@ int ring_append_many(struct ring_map *m, uint64_t *cached_tail, const struct rin
 		     unsigned n, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *last_seq)
 {
 	struct deadline d = { .timeout_ms = timeout_ms, .at = 0 };
-	uint64_t seq = 0;
+	uint64_t ignored;
 	unsigned i;
 	int ret, ring = 0;
 
@@ -185,14 +185,12 @@ int ring_append_many(struct ring_map *m, uint64_t *cached_tail, const struct rin
 		return ret;
 	for (i = 0; i < n; i++) {
 		ret = append_locked(m, cached_tail, recs[i].type, recs[i].payload, recs[i].len,
-				    ts_ns, pid, &d, &ring, &seq);
+				    ts_ns, pid, &d, &ring, last_seq ? last_seq : &ignored);
 		if (ret)
 			break;
 	}
 	lock_release(m->hdr);
 	if (ring)
 		ring_doorbell(m);
-	if (i && last_seq)
-		*last_seq = seq;
 	return i ? (int)i : ret;
 }

@@ -98,7 +98,9 @@ int ring_unlink(const char *instance, const char *store);
  * with seq = next_seq, publish head with a release store, unlock.
  * @cached_tail: the caller's last view of the tail (in and out)
  * @timeout_ms:  -1 forever, 0 no waiting, else ms for the lock and space
- * @seq_out:     the record's seq (may be NULL)
+ * @seq_out:     receives the record's seq, stored under the lock (so that
+ *               stores through one pointer by all appenders are in seq
+ *               order: a handle's last seq needs no atomic max); may be NULL
  *
  * The append that takes the unflushed bytes over hdr->flush_bytes rings
  * the daemon's doorbell, after the unlock.
@@ -121,8 +123,8 @@ struct ring_rec {
  * it is written, so a wait for space in the middle is a wait like any
  * other).  All records are checked against max_payload first.
  * Returns the count appended (it stops at the first that fails: a full
- * ring under drop, a timeout), or -errno when none was; *last_seq is the
- * seq of the last one appended.
+ * ring under drop, a timeout), or -errno when none was; the seq of each is
+ * stored into *last_seq under the lock, as ring_append() does.
  */
 int ring_append_many(struct ring_map *m, uint64_t *cached_tail, const struct ring_rec *recs,
 		     unsigned n, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *last_seq);
