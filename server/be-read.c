@@ -1,7 +1,7 @@
 /*
  * be-read.c - print the records of a store's segments, as text or JSON Lines.
  *
- *	be-read [--json] [--from-seq N] [--verify-only] DIR
+ *	be-read [--json] [--from-seq N] [--group] [--verify-only] DIR
  *
  * DIR is <data_dir>/<store>.  Segments are listed with seg_list(), read
  * whole and walked with seg_scan(); only batches that pass their checks
@@ -9,6 +9,12 @@
  * exit status 2 once everything else is printed.  A torn tail in the last
  * segment is what a live or crashed daemon leaves behind until recovery:
  * a warning only.
+ *
+ * Records are decoded and formatted by server/recfmt.c (the output is
+ * described there), the same as shm-dump --records.  A payload that does
+ * not decode is printed with "error" and its bytes, counted, and makes the
+ * exit status 2 too.  With --group, the process records of one snapshot
+ * are held back and printed as one line (see group_record()).
  *
  * Output is formatted by hand into one large buffer handed to stdio in big
  * pieces: printf per field would cost more than the scan itself.
@@ -21,11 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bufferengine.h"
+#include "server/recfmt.h"
 #include "server/segment.h"
+#include "shm/codec.h"
 #include "shm/layout.h"
 
 #define PROG "be-read"
@@ -35,236 +42,244 @@
 #define EXIT_USAGE  1 /* bad arguments, DIR unusable, stdout failed */
 #define EXIT_DAMAGE 2 /* a segment is damaged or could not be read */
 
-#define OUT_CAP	  (1u << 20)
-#define OUT_CHUNK 4096u /* payload bytes formatted per reservation */
+#define OUT_FLUSH (1u << 20)		    /* hand the output to stdio at this size */
+#define OUT_CAP	  (OUT_FLUSH + (64u << 10)) /* what the buffer starts with */
 
-struct out {
-	char *buf;
-	size_t len;
-	int failed; /* a write to stdout failed: stop quietly */
-	int failed_errno;
+/* --group: bounds on what is held back. */
+#define GROUP_OPEN_MAX	64	    /* snapshots open at once: then the oldest goes out */
+#define GROUP_BYTES_MAX (64u << 20) /* record bytes held at once: the same */
+
+/* One snapshot being put back together: copies of its records (header + payload). */
+struct group {
+	int used;
+	uint32_t pid; /* the writer's */
+	uint64_t snapshot_id;
+	uint64_t opened; /* when, in snapshots opened: the oldest goes out first */
+	uint8_t *buf;	 /* records at rec_size() steps, 8-aligned */
+	size_t len, cap, n;
 };
 
 struct reader {
-	struct out out;
-	int json;
+	struct recfmt fmt; /* the output, drained at OUT_FLUSH */
+	int failed;	   /* a write to stdout failed: stop quietly */
+	int failed_errno;
+	int oom; /* out of memory while formatting: stop */
 	int verify_only;
+	int group;
 	uint64_t from_seq;
-	const char *path; /* of the segment being read, for messages */
-	int damaged;	  /* exit with EXIT_DAMAGE at the end */
-	int64_t ts_sec;	  /* the second whose text is in ts_text */
-	char ts_text[32]; /* "YYYY-MM-DDTHH:MM:SS" */
-	size_t ts_len;
+	const char *path;     /* of the segment being read, for messages */
+	int damaged;	      /* exit with EXIT_DAMAGED at the end */
+	uint64_t undecodable; /* records whose payload did not decode */
+	uint64_t newer;	      /* of which written in a newer payload format */
+	uint64_t first_bad_seq;
+	char first_bad[160]; /* why the first of them did not decode */
+
+	struct group groups[GROUP_OPEN_MAX];
+	size_t group_bytes;	       /* held in all groups */
+	uint64_t group_clock;	       /* snapshots opened so far */
+	const struct rec_hdr **g_hdrs; /* scratch for recfmt_snapshot() */
+	const void **g_payloads;
+	size_t g_cap;
 };
 
-static void out_flush(struct out *o)
+static void out_flush(struct reader *r)
 {
-	if (o->len && !o->failed && fwrite(o->buf, 1, o->len, stdout) != o->len) {
-		o->failed = 1;
-		o->failed_errno = errno;
+	struct recfmt_buf *b = &r->fmt.out;
+
+	if (b->len && !r->failed && fwrite(b->p, 1, b->len, stdout) != b->len) {
+		r->failed = 1;
+		r->failed_errno = errno;
 	}
-	o->len = 0;
+	b->len = 0;
 }
 
 /* out_sync() - everything so far out to stdout, before a message on stderr. */
-static void out_sync(struct out *o)
+static void out_sync(struct reader *r)
 {
-	out_flush(o);
-	if (!o->failed && fflush(stdout) != 0) {
-		o->failed = 1;
-		o->failed_errno = errno;
+	out_flush(r);
+	if (!r->failed && fflush(stdout) != 0) {
+		r->failed = 1;
+		r->failed_errno = errno;
 	}
 }
 
-/* out_need() - room for n more bytes (n <= OUT_CAP). */
-static inline char *out_need(struct out *o, size_t n)
+static inline void out_maybe_flush(struct reader *r)
 {
-	if (OUT_CAP - o->len < n)
-		out_flush(o);
-	return o->buf + o->len;
-}
-
-static inline void out_mem(struct out *o, const char *s, size_t n)
-{
-	memcpy(out_need(o, n), s, n);
-	o->len += n;
-}
-
-#define out_lit(o, s) out_mem((o), (s), sizeof(s) - 1)
-
-static inline void out_u64(struct out *o, uint64_t v)
-{
-	char tmp[20], *p = tmp + sizeof(tmp);
-
-	do {
-		*--p = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	out_mem(o, p, (size_t)(tmp + sizeof(tmp) - p));
-}
-
-/* out_cstr() - bytes as the inside of a C string literal. */
-static void out_cstr(struct out *o, const uint8_t *p, size_t n)
-{
-	static const char oct[] = "01234567";
-
-	while (n > 0) {
-		size_t k = n < OUT_CHUNK ? n : OUT_CHUNK;
-		char *d = out_need(o, 4 * k), *start = d;
-
-		for (size_t i = 0; i < k; i++) {
-			uint8_t c = p[i];
-
-			if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
-				*d++ = (char)c;
-				continue;
-			}
-			*d++ = '\\';
-			switch (c) {
-			case '\\':
-				*d++ = '\\';
-				break;
-			case '"':
-				*d++ = '"';
-				break;
-			case '\n':
-				*d++ = 'n';
-				break;
-			case '\t':
-				*d++ = 't';
-				break;
-			case '\r':
-				*d++ = 'r';
-				break;
-			default:
-				/* Always three digits: never merges with a digit that follows. */
-				*d++ = oct[c >> 6];
-				*d++ = oct[(c >> 3) & 7];
-				*d++ = oct[c & 7];
-			}
-		}
-		o->len += (size_t)(d - start);
-		p += k;
-		n -= k;
-	}
-}
-
-static void out_base64(struct out *o, const uint8_t *p, size_t n)
-{
-	static const char b64[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-	while (n > 0) {
-		/* A multiple of 3 per round, so that only the last one pads. */
-		size_t k = n < 3 * (OUT_CHUNK / 4) ? n : 3 * (OUT_CHUNK / 4);
-		char *d = out_need(o, (k + 2) / 3 * 4), *start = d;
-		size_t i;
-
-		for (i = 0; i + 3 <= k; i += 3) {
-			uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-
-			d[0] = b64[v >> 18];
-			d[1] = b64[(v >> 12) & 63];
-			d[2] = b64[(v >> 6) & 63];
-			d[3] = b64[v & 63];
-			d += 4;
-		}
-		if (i < k) {
-			uint32_t v = (uint32_t)p[i] << 16;
-
-			if (i + 1 < k)
-				v |= (uint32_t)p[i + 1] << 8;
-			d[0] = b64[v >> 18];
-			d[1] = b64[(v >> 12) & 63];
-			d[2] = i + 1 < k ? b64[(v >> 6) & 63] : '=';
-			d[3] = '=';
-			d += 4;
-		}
-		o->len += (size_t)(d - start);
-		p += k;
-		n -= k;
-	}
-}
-
-/* out_ts() - ts_ns as "YYYY-MM-DDTHH:MM:SS.uuuuuuZ"; the date part is cached per second. */
-static void out_ts(struct reader *r, uint64_t ts_ns)
-{
-	int64_t sec = (int64_t)(ts_ns / 1000000000u);
-	uint32_t usec = (uint32_t)(ts_ns % 1000000000u / 1000u);
-	char frac[9];
-
-	if (sec != r->ts_sec || !r->ts_len) {
-		time_t t = (time_t)sec;
-		struct tm tm;
-
-		r->ts_len = 0;
-		if (gmtime_r(&t, &tm))
-			r->ts_len =
-				strftime(r->ts_text, sizeof(r->ts_text), "%Y-%m-%dT%H:%M:%S", &tm);
-		if (!r->ts_len)
-			r->ts_len =
-				(size_t)snprintf(r->ts_text, sizeof(r->ts_text), "@%" PRId64, sec);
-		r->ts_sec = sec;
-	}
-	out_mem(&r->out, r->ts_text, r->ts_len);
-	frac[0] = '.';
-	for (int i = 6; i >= 1; i--) {
-		frac[i] = (char)('0' + usec % 10);
-		usec /= 10;
-	}
-	frac[7] = 'Z';
-	out_mem(&r->out, frac, 8);
-}
-
-static const char *type_name(uint16_t type)
-{
-	switch (type) {
-	case BE_TYPE_RAW:
-		return "raw";
-	case BE_TYPE_METRIC:
-		return "metric";
-	case BE_TYPE_LOG:
-		return "log";
-	case BE_TYPE_PROCESS:
-		return "process";
-	}
-	return "unknown"; /* seg_batch_check() lets no other type through */
+	if (r->fmt.out.len >= OUT_FLUSH)
+		out_flush(r);
 }
 
 static void print_record(struct reader *r, const struct rec_hdr *h, const uint8_t *payload)
 {
-	struct out *o = &r->out;
-	const char *type = type_name(h->type);
+	int ret = recfmt_record(&r->fmt, h, payload);
 
-	if (r->json) {
-		out_lit(o, "{\"seq\":");
-		out_u64(o, h->seq);
-		out_lit(o, ",\"ts\":\"");
-		out_ts(r, h->ts_ns);
-		out_lit(o, "\",\"ts_ns\":");
-		out_u64(o, h->ts_ns);
-		out_lit(o, ",\"pid\":");
-		out_u64(o, h->pid);
-		out_lit(o, ",\"type\":\"");
-		out_mem(o, type, strlen(type));
-		out_lit(o, "\",\"data\":\"");
-		out_base64(o, payload, h->len);
-		out_lit(o, "\"}\n");
-	} else {
-		out_lit(o, "seq=");
-		out_u64(o, h->seq);
-		out_lit(o, " ts=");
-		out_ts(r, h->ts_ns);
-		out_lit(o, " pid=");
-		out_u64(o, h->pid);
-		out_lit(o, " type=");
-		out_mem(o, type, strlen(type));
-		out_lit(o, " len=");
-		out_u64(o, h->len);
-		out_lit(o, " data=\"");
-		out_cstr(o, payload, h->len);
-		out_lit(o, "\"\n");
+	if (ret == -ENOMEM) {
+		r->oom = 1;
+		return;
 	}
+	if (ret < 0) {
+		/* Printed with "error" and its bytes; counted, told at the end. */
+		if (!r->undecodable++) {
+			r->first_bad_seq = h->seq;
+			recfmt_error_text(&r->fmt, ret, h->type, payload, h->len, r->first_bad,
+					  sizeof(r->first_bad));
+		}
+		if (ret == -EPROTO)
+			r->newer++;
+	}
+	out_maybe_flush(r);
+}
+
+/* ------------------------------------------------------------------------
+ * --group: the process records of one snapshot on one line.
+ */
+
+/* group_flush() - print a group (one line, or one record at a time) and empty it. */
+static void group_flush(struct reader *r, struct group *g)
+{
+	size_t off = 0;
+	int ret;
+
+	if (!g->used)
+		return;
+	if (g->n > r->g_cap) {
+		size_t cap = g->n * 2;
+		const struct rec_hdr **h = realloc(r->g_hdrs, cap * sizeof(*h));
+		const void **p;
+
+		if (h)
+			r->g_hdrs = h;
+		p = h ? realloc(r->g_payloads, cap * sizeof(*p)) : NULL;
+		if (p)
+			r->g_payloads = p;
+		if (h && p)
+			r->g_cap = cap;
+	}
+	ret = -ENOMEM;
+	if (g->n <= r->g_cap) {
+		for (size_t i = 0; i < g->n; i++) {
+			const struct rec_hdr *h = (const struct rec_hdr *)(void *)(g->buf + off);
+
+			r->g_hdrs[i] = h;
+			r->g_payloads[i] = h + 1;
+			off += rec_size(h->len);
+		}
+		ret = recfmt_snapshot(&r->fmt, r->g_hdrs, r->g_payloads, g->n);
+	}
+	if (ret < 0) {
+		/* Each checked as a process before it joined: only memory can fail here. */
+		off = 0;
+		for (size_t i = 0; i < g->n && !r->oom; i++) {
+			const struct rec_hdr *h = (const struct rec_hdr *)(void *)(g->buf + off);
+
+			print_record(r, h, (const uint8_t *)(h + 1));
+			off += rec_size(h->len);
+		}
+	}
+	r->group_bytes -= g->len;
+	g->used = 0;
+	g->len = g->n = 0;
+	if (g->cap > OUT_FLUSH) {
+		free(g->buf);
+		g->buf = NULL;
+		g->cap = 0;
+	}
+	out_maybe_flush(r);
+}
+
+static struct group *group_oldest(struct reader *r)
+{
+	struct group *old = NULL;
+
+	for (size_t i = 0; i < GROUP_OPEN_MAX; i++)
+		if (r->groups[i].used && (!old || r->groups[i].opened < old->opened))
+			old = &r->groups[i];
+	return old;
+}
+
+/* group_flush_all() - at the end: every open snapshot, oldest first. */
+static void group_flush_all(struct reader *r)
+{
+	struct group *g;
+
+	while ((g = group_oldest(r)) && !r->failed && !r->oom)
+		group_flush(r, g);
+}
+
+static void group_free(struct reader *r)
+{
+	for (size_t i = 0; i < GROUP_OPEN_MAX; i++)
+		free(r->groups[i].buf);
+	free(r->g_hdrs);
+	free(r->g_payloads);
+}
+
+/*
+ * group_record() - a process record under --group: held with the others of
+ * its snapshot until that writer starts another snapshot, the limits are
+ * reached, or the end.  One that does not decode is printed at once.
+ */
+static void group_record(struct reader *r, const struct rec_hdr *h, const uint8_t *payload)
+{
+	struct codec_process p;
+	struct group *g = NULL, *free_slot = NULL;
+	size_t size = rec_size(h->len);
+
+	if (codec_decode_process(payload, h->len, &p) < 0) {
+		print_record(r, h, payload);
+		return;
+	}
+	for (size_t i = 0; i < GROUP_OPEN_MAX; i++) {
+		if (!r->groups[i].used) {
+			if (!free_slot)
+				free_slot = &r->groups[i];
+		} else if (r->groups[i].pid == h->pid) {
+			g = &r->groups[i];
+			break;
+		}
+	}
+	if (g && g->snapshot_id != p.snapshot_id) {
+		/* Records of a snapshot are consecutive for one writer: that one is done. */
+		group_flush(r, g);
+		free_slot = g;
+		g = NULL;
+	}
+	if (!g) {
+		if (!free_slot) {
+			free_slot = group_oldest(r);
+			group_flush(r, free_slot);
+		}
+		g = free_slot;
+		g->used = 1;
+		g->pid = h->pid;
+		g->snapshot_id = p.snapshot_id;
+		g->opened = r->group_clock++;
+	}
+	if (g->cap - g->len < size) {
+		size_t cap = g->cap ? g->cap : 4096;
+		uint8_t *nb;
+
+		while (cap - g->len < size)
+			cap *= 2;
+		nb = realloc(g->buf, cap);
+		if (!nb) {
+			/* Out of memory: what is held goes out, this record alone. */
+			group_flush(r, g);
+			print_record(r, h, payload);
+			return;
+		}
+		g->buf = nb;
+		g->cap = cap;
+	}
+	memcpy(g->buf + g->len, h, sizeof(*h));
+	memcpy(g->buf + g->len + sizeof(*h), payload, h->len);
+	/* The padding too, so that every byte held is defined. */
+	memset(g->buf + g->len + sizeof(*h) + h->len, 0, size - sizeof(*h) - h->len);
+	g->len += size;
+	g->n++;
+	r->group_bytes += size;
+	while (r->group_bytes > GROUP_BYTES_MAX)
+		group_flush(r, group_oldest(r));
 }
 
 /* on_batch() - seg_scan() callback: print the batch's records. */
@@ -276,15 +291,19 @@ static int on_batch(const struct seg_batch_ref *b, void *arg)
 	if (r->verify_only || b->hdr->last_seq < r->from_seq)
 		return 0;
 	/* seg_batch_check() has walked these records: every length fits. */
-	while (p < end) {
+	while (p < end && !r->oom) {
 		struct rec_hdr h;
 
 		memcpy(&h, p, sizeof(h));
-		if (h.seq >= r->from_seq)
-			print_record(r, &h, p + sizeof(h));
+		if (h.seq >= r->from_seq) {
+			if (r->group && h.type == BE_TYPE_PROCESS)
+				group_record(r, &h, p + sizeof(h));
+			else
+				print_record(r, &h, p + sizeof(h));
+		}
 		p += rec_size(h.len);
 	}
-	return r->out.failed ? -EPIPE : 0;
+	return r->failed || r->oom ? -EPIPE : 0;
 }
 
 /* on_bad() - seg_scan() callback: a damaged region that a valid batch follows. */
@@ -293,7 +312,7 @@ static void on_bad(uint64_t offset, uint64_t len, void *arg)
 	struct reader *r = arg;
 
 	/* What is printed so far goes out first, so the message lands near its place. */
-	out_sync(&r->out);
+	out_sync(r);
 	fprintf(stderr,
 		PROG ": %s: corrupt batch at offset %" PRIu64 " (%" PRIu64 " bytes skipped)\n",
 		r->path, offset, len);
@@ -318,13 +337,13 @@ static int read_segment(struct reader *r, int dirfd, uint64_t first_seq, int las
 	}
 	ret = seg_scan(fd, &res, on_batch, on_bad, r);
 	close(fd);
-	if (ret == -EPIPE && r->out.failed)
+	if (ret == -EPIPE && (r->failed || r->oom))
 		return ret;
 	if (ret)
 		goto err_report;
 
 	if (res.torn_bytes) {
-		out_sync(&r->out);
+		out_sync(r);
 		if (last) {
 			fprintf(stderr,
 				PROG ": %s: torn tail of %" PRIu64 " bytes at offset %" PRIu64
@@ -339,33 +358,33 @@ static int read_segment(struct reader *r, int dirfd, uint64_t first_seq, int las
 		}
 	}
 	if (r->verify_only) {
-		struct out *o = &r->out;
+		struct recfmt_buf *o = &r->fmt.out;
 
-		out_mem(o, r->path, strlen(r->path));
-		out_lit(o, ": batches=");
-		out_u64(o, res.batches);
-		out_lit(o, " records=");
-		out_u64(o, res.records);
-		out_lit(o, " first_seq=");
-		out_u64(o, res.first_seq);
-		out_lit(o, " last_seq=");
-		out_u64(o, res.last_seq);
-		out_lit(o, " corrupt=");
-		out_u64(o, res.corrupt);
-		out_lit(o, " torn_bytes=");
-		out_u64(o, res.torn_bytes);
-		out_lit(o, " size=");
-		out_u64(o, res.file_size);
-		out_lit(o, "\n");
+		recfmt_mem(o, r->path, strlen(r->path));
+		recfmt_lit(o, ": batches=");
+		recfmt_u64(o, res.batches);
+		recfmt_lit(o, " records=");
+		recfmt_u64(o, res.records);
+		recfmt_lit(o, " first_seq=");
+		recfmt_u64(o, res.first_seq);
+		recfmt_lit(o, " last_seq=");
+		recfmt_u64(o, res.last_seq);
+		recfmt_lit(o, " corrupt=");
+		recfmt_u64(o, res.corrupt);
+		recfmt_lit(o, " torn_bytes=");
+		recfmt_u64(o, res.torn_bytes);
+		recfmt_lit(o, " size=");
+		recfmt_u64(o, res.file_size);
+		recfmt_lit(o, "\n");
 	}
-	return r->out.failed ? -EPIPE : 0;
+	return r->failed || r->oom ? -EPIPE : 0;
 
 err_report:
-	out_sync(&r->out);
+	out_sync(r);
 	if (ret == -ENOENT) {
 		/* Listed, then removed: retention runs while we read.  Not damage. */
 		fprintf(stderr, PROG ": %s: removed while reading, skipped\n", r->path);
-		return r->out.failed ? -EPIPE : 0;
+		return r->failed || r->oom ? -EPIPE : 0;
 	}
 	if (ret == -EBADMSG)
 		fprintf(stderr, PROG ": %s: bad segment file header\n", r->path);
@@ -374,23 +393,36 @@ err_report:
 	else
 		fprintf(stderr, PROG ": %s: %s\n", r->path, strerror(-ret));
 	r->damaged = 1;
-	return r->out.failed ? -EPIPE : 0;
+	return r->failed || r->oom ? -EPIPE : 0;
 }
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: " PROG " [--json] [--from-seq N] [--verify-only] DIR\n"
-		   "Print the records of a store's segments, DIR = <data_dir>/<store>.\n"
-		   "\n"
-		   "  --json          JSON Lines: seq, ts, ts_ns, pid, type, data (base64)\n"
-		   "  --from-seq N    only records with seq >= N\n"
-		   "  --verify-only   check every batch; print one summary line a segment\n"
-		   "  -h, --help      this text\n"
-		   "  -V, --version   the version\n"
-		   "\n"
-		   "Exit status: 0 all read (a torn tail in the last segment is a warning),\n"
-		   "1 bad arguments, DIR unusable or output failed, 2 a segment is damaged\n"
-		   "or unreadable (everything else is still printed).\n");
+	fprintf(f,
+		"Usage: " PROG " [--json] [--from-seq N] [--group] [--verify-only] DIR\n"
+		"Print the records of a store's segments, DIR = <data_dir>/<store>.\n"
+		"\n"
+		"  --json          JSON Lines: seq, ts, ts_ns, pid, type, then the decoded\n"
+		"                  fields of metric, log and process records, or \"data\"\n"
+		"                  (base64) for raw ones\n"
+		"  --from-seq N    only records with seq >= N\n"
+		"  --group         one line per process snapshot (its processes as an array\n"
+		"                  in JSON, indented lines in text); a snapshot is printed\n"
+		"                  when its writer starts the next one, so lines are no\n"
+		"                  longer in seq order (at most %u snapshots or %u MiB\n"
+		"                  are held: then the oldest is printed, maybe in parts)\n"
+		"  --verify-only   check every batch; print one summary line a segment\n"
+		"  -h, --help      this text\n"
+		"  -V, --version   the version\n"
+		"\n"
+		"A payload that does not decode (damaged, or of a newer format) is printed\n"
+		"with \"error\" and its bytes, and counts as damage.\n"
+		"\n"
+		"Exit status: 0 all read (a torn tail in the last segment is a warning),\n"
+		"1 bad arguments, DIR unusable or output failed, 2 a segment is damaged\n"
+		"or unreadable, or a payload did not decode (everything else is still\n"
+		"printed).\n",
+		GROUP_OPEN_MAX, GROUP_BYTES_MAX >> 20);
 }
 
 /* parse_u64() - a plain decimal number, nothing before or after it. */
@@ -407,7 +439,7 @@ static int parse_u64(const char *s, uint64_t *v)
 	return 0;
 }
 
-enum { OPT_JSON = 256, OPT_FROM_SEQ, OPT_VERIFY_ONLY };
+enum { OPT_JSON = 256, OPT_FROM_SEQ, OPT_VERIFY_ONLY, OPT_GROUP };
 
 int main(int argc, char **argv)
 {
@@ -415,21 +447,25 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "from-seq", required_argument, NULL, OPT_FROM_SEQ },
 		{ "verify-only", no_argument, NULL, OPT_VERIFY_ONLY },
+		{ "group", no_argument, NULL, OPT_GROUP },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct reader r = { .ts_sec = -1 };
+	struct reader r = { 0 };
 	char path[4096];
 	const char *dir;
 	uint64_t *segs = NULL;
-	int dirfd, nseg, c, status = EXIT_OK;
+	int dirfd, nseg, c, json = 0, status = EXIT_OK;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hV", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON:
-			r.json = 1;
+			json = 1;
+			break;
+		case OPT_GROUP:
+			r.group = 1;
 			break;
 		case OPT_FROM_SEQ:
 			if (parse_u64(optarg, &r.from_seq) < 0) {
@@ -486,8 +522,7 @@ int main(int argc, char **argv)
 		status = EXIT_USAGE;
 		goto out_close;
 	}
-	r.out.buf = malloc(OUT_CAP);
-	if (!r.out.buf) {
+	if (recfmt_init(&r.fmt, json, PROG, OUT_CAP) < 0) {
 		fprintf(stderr, PROG ": %s\n", strerror(ENOMEM));
 		status = EXIT_USAGE;
 		goto out_free;
@@ -504,17 +539,36 @@ int main(int argc, char **argv)
 		if (read_segment(&r, dirfd, segs[i], i == nseg - 1) < 0)
 			break;
 	}
-	out_sync(&r.out);
-	if (r.out.failed) {
-		if (r.out.failed_errno != EPIPE)
-			fprintf(stderr, PROG ": writing output: %s\n",
-				strerror(r.out.failed_errno));
+	if (r.group)
+		group_flush_all(&r);
+	out_sync(&r);
+	if (r.failed || r.oom) {
+		if (r.oom)
+			fprintf(stderr, PROG ": %s\n", strerror(ENOMEM));
+		else if (r.failed_errno != EPIPE)
+			fprintf(stderr, PROG ": writing output: %s\n", strerror(r.failed_errno));
 		status = EXIT_USAGE;
-	} else if (r.damaged) {
-		status = EXIT_DAMAGE;
+	} else {
+		if (r.undecodable) {
+			fprintf(stderr,
+				PROG ": %s: %" PRIu64 " record%s could not be decoded (printed with"
+				     " \"error\" and the payload's bytes); the first, seq %" PRIu64
+				     ": %s\n",
+				dir, r.undecodable, r.undecodable == 1 ? "" : "s", r.first_bad_seq,
+				r.first_bad);
+			if (r.newer)
+				fprintf(stderr,
+					PROG ": %" PRIu64 " of them in a newer payload format: "
+					     "read them with a newer be-read\n",
+					r.newer);
+			r.damaged = 1;
+		}
+		if (r.damaged)
+			status = EXIT_DAMAGE;
 	}
 
-	free(r.out.buf);
+	group_free(&r);
+	recfmt_free(&r.fmt);
 out_free:
 	free(segs);
 out_close:

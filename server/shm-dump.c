@@ -34,6 +34,7 @@
 #include <bsd/libutil.h>
 
 #include "bufferengine.h"
+#include "server/recfmt.h"
 #include "shm/atomics.h"
 #include "shm/clock.h"
 #include "shm/guard.h"
@@ -103,41 +104,12 @@ static int collect_guarded(const struct ring_map *m, uint64_t tail, uint64_t hea
 /* Small formatters                                                   */
 /* ------------------------------------------------------------------ */
 
-static const char *type_name(uint32_t t)
-{
-	switch (t) {
-	case BE_TYPE_RAW:
-		return "raw";
-	case BE_TYPE_METRIC:
-		return "metric";
-	case BE_TYPE_LOG:
-		return "log";
-	case BE_TYPE_PROCESS:
-		return "process";
-	}
-	return NULL;
-}
-
 /* "<name>" of errno e (positive), "E?" when glibc has none. */
 static const char *errno_name(int e)
 {
 	const char *s = strerrorname_np(e);
 
 	return s ? s : "E?";
-}
-
-/* ISO-8601 UTC with microseconds, from CLOCK_REALTIME nanoseconds. */
-static void fmt_time(char *buf, size_t len, uint64_t ns)
-{
-	time_t sec = (time_t)(ns / NSEC_PER_SEC);
-	struct tm tm;
-	size_t n;
-
-	if (!gmtime_r(&sec, &tm) || !(n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm))) {
-		snprintf(buf, len, "@%" PRIu64 "ns", ns);
-		return;
-	}
-	snprintf(buf + n, len - n, ".%06uZ", (unsigned)(ns % NSEC_PER_SEC / 1000));
 }
 
 /*
@@ -156,88 +128,23 @@ static void fmt_human(char *buf, size_t len, uint64_t v)
 }
 
 /*
- * n bytes as the inside of a C string literal, as be-read prints payloads:
- * printable ASCII as is, \\ \" \n \t \r, anything else as three octal
- * digits (never \xHH, which would swallow a hex digit that follows).
+ * A string of n untrusted bytes: a JSON string (recfmt_json_str: valid
+ * JSON whatever the bytes), or the inside of a C string literal (printable
+ * ASCII as is, the rest escaped), through the escapers records use.
  */
-static void put_cescaped(FILE *f, const uint8_t *s, size_t n)
+static void put_escaped(FILE *f, int json, const char *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = s[i];
+	struct recfmt_buf b;
 
-		switch (c) {
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		default:
-			if (c >= 0x20 && c < 0x7f)
-				putc(c, f);
-			else
-				fprintf(f, "\\%03o", c);
-		}
-	}
-}
-
-/*
- * A JSON string of n bytes.  Bytes above 0x7e are written as \u00XX (the
- * byte as a code point): what comes from shared memory need not be UTF-8,
- * and the output must stay valid JSON whatever it holds.
- */
-static void put_json_str(FILE *f, const char *s, size_t n)
-{
-	putc('"', f);
-	for (size_t i = 0; i < n; i++) {
-		uint8_t c = (uint8_t)s[i];
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", f);
-		else if (c == '\t')
-			fputs("\\t", f);
-		else if (c < 0x20 || c > 0x7e)
-			fprintf(f, "\\u%04x", c);
-		else
-			putc(c, f);
-	}
-	putc('"', f);
-}
-
-static void put_base64(FILE *f, const uint8_t *p, size_t n)
-{
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-
-	for (i = 0; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-
-		putc(tab[v >> 18], f);
-		putc(tab[(v >> 12) & 63], f);
-		putc(tab[(v >> 6) & 63], f);
-		putc(tab[v & 63], f);
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)p[i] << 16;
-
-		fprintf(f, "%c%c==", tab[v >> 18], tab[(v >> 12) & 63]);
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
-
-		fprintf(f, "%c%c%c=", tab[v >> 18], tab[(v >> 12) & 63], tab[(v >> 6) & 63]);
-	}
+	if (recfmt_buf_init(&b, 4 * n + 16) < 0)
+		return;
+	if (json)
+		recfmt_json_str(&b, s, n);
+	else
+		recfmt_cstr(&b, s, n, 0);
+	if (!b.err)
+		fwrite(b.p, 1, b.len, f);
+	recfmt_buf_free(&b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -316,11 +223,10 @@ static void emit_mem(struct emit *e, const char *key, const char *s, size_t n)
 	emit_key(e, key);
 	if (!s) {
 		fputs(e->json ? "null" : "-\n", e->f);
-	} else if (e->json) {
-		put_json_str(e->f, s, n);
 	} else {
-		put_cescaped(e->f, (const uint8_t *)s, n);
-		putc('\n', e->f);
+		put_escaped(e->f, e->json, s, n);
+		if (!e->json)
+			putc('\n', e->f);
 	}
 }
 
@@ -389,7 +295,7 @@ static void diagnose(const struct ring_hdr *h, uint64_t size, int err, char *buf
 		snprintf(buf, len,
 			 "object is %" PRIu64 " bytes, the header says %" PRIu64 " (truncated?)",
 			 size, RING_HDR_SIZE + cap);
-	else if (!type_name(h->store_type))
+	else if (!recfmt_type_name(h->store_type))
 		snprintf(buf, len, "store type %u unknown", h->store_type);
 	else if (h->on_full != RING_ON_FULL_BLOCK && h->on_full != RING_ON_FULL_DROP)
 		snprintf(buf, len, "on_full %u unknown", h->on_full);
@@ -683,8 +589,8 @@ static void emit_view(struct emit *e, const char *instance, const struct view *v
 	fmt_human(buf, sizeof(buf), h->capacity);
 	emit_str(e, "capacity_human", buf);
 	emit_strf(e, "incarnation", "0x%016" PRIx64, h->incarnation);
-	if (type_name(h->store_type))
-		emit_str(e, "type", type_name(h->store_type));
+	if (recfmt_type_name(h->store_type))
+		emit_str(e, "type", recfmt_type_name(h->store_type));
 	else
 		emit_strf(e, "type", "unknown(%u)", h->store_type);
 	if (h->on_full == RING_ON_FULL_BLOCK)
@@ -698,7 +604,7 @@ static void emit_view(struct emit *e, const char *instance, const struct view *v
 	emit_str(e, "pidns_same", pidns < 0 ? NULL : pidns ? "yes" : "no");
 	emit_u64(e, "first_seq", h->first_seq);
 	emit_u64(e, "created_ns", h->created_ns);
-	fmt_time(buf, sizeof(buf), h->created_ns);
+	recfmt_time_str(buf, h->created_ns);
 	emit_str(e, "created", buf);
 	emit_mem(e, "store_name", h->store_name, strnlen(h->store_name, sizeof(h->store_name)));
 	emit_u64(e, "max_payload", h->max_payload);
@@ -739,7 +645,7 @@ static void emit_view(struct emit *e, const char *instance, const struct view *v
 	last_error_text(h, buf, sizeof(buf));
 	emit_str(e, "last_error_text", h->last_error ? buf : NULL);
 	if (h->last_error) {
-		fmt_time(buf, sizeof(buf), h->last_error_ns);
+		recfmt_time_str(buf, h->last_error_ns);
 		emit_str(e, "last_error_time", buf);
 	} else {
 		emit_str(e, "last_error_time", NULL);
@@ -809,7 +715,7 @@ static void row_cells(const struct view *v, char cell[NCOLS][CELL])
 		snprintf(cell[c], CELL, "-");
 	snprintf(cell[COL_STORE], CELL, "%s", v->store);
 	snprintf(cell[COL_TYPE], CELL, "%s",
-		 type_name(h->store_type) ? type_name(h->store_type) : "?");
+		 recfmt_type_name(h->store_type) ? recfmt_type_name(h->store_type) : "?");
 	fmt_human(cell[COL_CAP], CELL, h->capacity);
 	snprintf(cell[COL_HEAD], CELL, "%" PRIu64, h->head);
 	snprintf(cell[COL_TAIL], CELL, "%" PRIu64, h->tail);
@@ -1048,29 +954,19 @@ out_free:
 /* --records: the oldest unflushed records                            */
 /* ------------------------------------------------------------------ */
 
-static void print_record(const struct rec_hdr *rh, const uint8_t *payload, int json)
+/*
+ * print_record() - one record through recfmt, as be-read prints it (raw
+ * payloads shown in text up to DATA_TEXT_MAX bytes).  Returns what
+ * recfmt_record() returned: 0, -EBADMSG / -EPROTO for a payload printed
+ * with "error" because it did not decode, -ENOMEM when nothing was printed.
+ */
+static int print_record(struct recfmt *fmt, const struct rec_hdr *rh, const uint8_t *payload)
 {
-	const char *tn = type_name(rh->type);
-	char ts[64], tbuf[16];
+	int ret = recfmt_record(fmt, rh, payload);
 
-	fmt_time(ts, sizeof(ts), rh->ts_ns);
-	if (!tn) {
-		snprintf(tbuf, sizeof(tbuf), "%u", rh->type);
-		tn = tbuf;
-	}
-	if (json) {
-		/* The keys and their order are be-read's. */
-		printf("{\"seq\":%" PRIu64 ",\"ts\":\"%s\",\"ts_ns\":%" PRIu64
-		       ",\"pid\":%u,\"type\":\"%s\",\"data\":\"",
-		       rh->seq, ts, rh->ts_ns, rh->pid, tn);
-		put_base64(stdout, payload, rh->len);
-		fputs("\"}\n", stdout);
-		return;
-	}
-	printf("seq=%" PRIu64 " ts=%s pid=%u type=%s len=%u data=\"", rh->seq, ts, rh->pid, tn,
-	       rh->len);
-	put_cescaped(stdout, payload, rh->len < DATA_TEXT_MAX ? rh->len : DATA_TEXT_MAX);
-	fputs(rh->len > DATA_TEXT_MAX ? "\"...\n" : "\"\n", stdout);
+	fwrite(fmt->out.p, 1, fmt->out.len, stdout);
+	fmt->out.len = 0;
+	return ret;
 }
 
 /*
@@ -1127,23 +1023,32 @@ static int positions(const struct ring_map *m, const uint8_t *buf, const struct 
  */
 static int dump_records(struct ring_map *m, uint64_t n, int json)
 {
-	uint64_t tail, head, pos, min_seq = 0, printed = 0, skipped = 0;
+	uint64_t tail, head, pos, min_seq = 0, printed = 0, skipped = 0, undecodable = 0;
+	uint64_t first_bad_seq = 0;
+	char first_bad[160] = "";
+	struct recfmt fmt;
 	uint64_t *recpos = NULL;
 	uint8_t *buf = NULL;
 	size_t cap = 0;
 	int status = 0;
 	int ret;
 
+	if (recfmt_init(&fmt, json, progname, 64 << 10) < 0) {
+		fprintf(stderr, "%s: out of memory\n", progname);
+		return EXIT_DAMAGED;
+	}
+	fmt.text_data_max = DATA_TEXT_MAX;
 	if (load_u64(&m->hdr->tail, &tail) < 0 || load_u64(&m->hdr->head, &head) < 0)
 		goto err_fault;
 	if (head - tail > m->capacity) {
 		fprintf(stderr, "%s: %s: damaged: head - tail = %" PRIu64 " exceeds capacity\n",
 			progname, m->store, head - tail);
-		return EXIT_DAMAGED;
+		status = EXIT_DAMAGED;
+		goto out_free;
 	}
 	if (head == tail) {
 		fprintf(stderr, "%s: %s: no unflushed records\n", progname, m->store);
-		return 0;
+		goto out_free;
 	}
 
 	pos = tail;
@@ -1228,7 +1133,15 @@ static int dump_records(struct ring_map *m, uint64_t n, int json)
 			if ((exact ? recpos[i] : pos) < tail2) {
 				skipped++;
 			} else if (printed < n) {
-				print_record(&rh, buf + off + sizeof(rh), json);
+				int pr = print_record(&fmt, &rh, buf + off + sizeof(rh));
+
+				if (pr == -ENOMEM)
+					goto err_nomem;
+				if (pr < 0 && !undecodable++) {
+					first_bad_seq = rh.seq;
+					recfmt_error_text(&fmt, pr, rh.type, buf + off + sizeof(rh),
+							  rh.len, first_bad, sizeof(first_bad));
+				}
 				printed++;
 			}
 			off += rec_size(rh.len);
@@ -1269,6 +1182,14 @@ static int dump_records(struct ring_map *m, uint64_t n, int json)
 				"were read; nothing to show\n",
 				progname, m->store);
 	}
+	if (undecodable) {
+		fprintf(stderr,
+			"%s: %s: %" PRIu64 " record%s could not be decoded (printed with their "
+			"bytes); the first, seq %" PRIu64 ": %s\n",
+			progname, m->store, undecodable, undecodable == 1 ? "" : "s", first_bad_seq,
+			first_bad);
+		status = EXIT_DAMAGED;
+	}
 	goto out_free;
 
 err_fault:
@@ -1279,6 +1200,7 @@ err_nomem:
 	fprintf(stderr, "%s: out of memory\n", progname);
 	status = EXIT_DAMAGED;
 out_free:
+	recfmt_free(&fmt);
 	free(recpos);
 	free(buf);
 	return status;
@@ -1345,14 +1267,17 @@ static void usage(FILE *f)
 		"\n"
 		"  -i, --instance=NAME  the instance (default: $BE_INSTANCE, else \"default\")\n"
 		"  -j, --json           JSON: an array for the list, an object for a store,\n"
-		"                       JSON Lines for --records (payload base64 in \"data\")\n"
-		"  -n, --records=N      print the oldest N records not yet flushed (needs STORE)\n"
+		"                       JSON Lines for --records\n"
+		"  -n, --records=N      print the oldest N records not yet flushed (needs STORE),\n"
+		"                       decoded as be-read prints them (raw payloads: base64\n"
+		"                       in JSON, at most %d bytes in text)\n"
 		"  -h, --help           this text\n"
 		"  -V, --version        the version\n"
 		"\n"
 		"Exit status: 0 fine, 1 bad arguments or no such store,\n"
-		"2 a ring is damaged or could not be read (the others are still shown).\n",
-		progname);
+		"2 a ring is damaged or could not be read (the others are still shown),\n"
+		"or a record's payload did not decode.\n",
+		progname, DATA_TEXT_MAX);
 }
 
 static void __attribute__((format(printf, 1, 2))) bad_usage(const char *fmt, ...)
