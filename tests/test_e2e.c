@@ -876,6 +876,22 @@ START_TEST(test_second_daemon)
 			      text);
 	}
 
+	/* The same instance on another data directory: refused all the same. */
+	snprintf(conf2, sizeof(conf2), "%s/elsewhere.conf", d.dir);
+	snprintf(cfg, sizeof(cfg), "[engine]\ninstance = %s\ndata_dir = %s/elsewhere\n%s",
+		 d.instance, d.dir, STORE_1M);
+	write_file(conf2, cfg);
+	{
+		char *argv[] = { BE_BIN_DIR "/bufferengined", "-c", conf2, NULL };
+
+		snprintf(err, sizeof(err), "%s/elsewhere.err", d.dir);
+		st = run_prog(argv, NULL, err, bound(5000));
+		read_text(err, text, sizeof(text));
+		ck_assert_msg(st >= 1 && st < 128 && has_number(text, d.pid),
+			      "a second daemon of instance %s on another data_dir: status %d; "
+			      "its stderr:\n%s" LOGFMT, d.instance, st, text, LOGARGS(&d));
+	}
+
 	/* Another instance on the same data directory: refused, "in use". */
 	tu_instance(inst2, sizeof(inst2));
 	snprintf(conf2, sizeof(conf2), "%s/other.conf", d.dir);
