@@ -13,15 +13,19 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "bufferengine.h"
 #include "shm/codec.h"
+#include "shm/ring.h"
 
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
@@ -73,6 +77,53 @@ static void usage(FILE *f)
 		"log store a log record: the line is the message, the pid be-write's own, and\n"
 		"a facility named in -p is kept as the field facility=NAME.  Other store types\n"
 		"are refused.  Exit status: 0 all durable, 1 an error, 2 bad usage.\n");
+}
+
+/*
+ * open_failed() - be_open()'s error on stderr, with what be_strerror()
+ * cannot know: on -EACCES the ring's path, owner, group and mode, and the
+ * group to join; on -ELOOP that the ring's name is a symbolic link.
+ */
+static void open_failed(const char *instance, const char *store, int err)
+{
+	char name[RING_SHM_NAME_MAX], path[sizeof(RING_SHM_DIR) + RING_SHM_NAME_MAX];
+	char gbuf[1024], pbuf[1024], gname[300], uname[300];
+	struct group gr, *g = NULL;
+	struct passwd pw, *u = NULL;
+	struct stat sb;
+
+	if (!instance)
+		instance = ring_default_instance();
+	if ((err != -EACCES && err != -ELOOP) ||
+	    ring_shm_name(name, sizeof(name), instance, store) < 0) {
+		fprintf(stderr, "be-write: %s: %s\n", store, be_strerror(err));
+		return;
+	}
+	snprintf(path, sizeof(path), RING_SHM_DIR "%s", name);
+	if (err == -ELOOP) {
+		fprintf(stderr,
+			"be-write: %s: %s is a symbolic link, not a ring: refused (rings are "
+			"made by bufferengined only; remove the link)\n",
+			store, path);
+		return;
+	}
+	if (lstat(path, &sb) < 0) {
+		fprintf(stderr, "be-write: %s: permission denied on the ring %s: join its group "
+			"(ls -l %s shows it)\n", store, path, path);
+		return;
+	}
+	if (getgrgid_r(sb.st_gid, &gr, gbuf, sizeof(gbuf), &g) == 0 && g)
+		snprintf(gname, sizeof(gname), "%s", g->gr_name);
+	else
+		snprintf(gname, sizeof(gname), "%u", (unsigned)sb.st_gid);
+	if (getpwuid_r(sb.st_uid, &pw, pbuf, sizeof(pbuf), &u) == 0 && u)
+		snprintf(uname, sizeof(uname), "%s", u->pw_name);
+	else
+		snprintf(uname, sizeof(uname), "%u", (unsigned)sb.st_uid);
+	fprintf(stderr,
+		"be-write: %s: permission denied on the ring %s (owner %s, group %s, mode %04o): "
+		"join group %s (then log in again)\n",
+		store, path, uname, gname, (unsigned)(sb.st_mode & 07777), gname);
 }
 
 static int parse_ms(const char *s, int *out)
@@ -226,7 +277,7 @@ int main(int argc, char **argv)
 	store = argv[optind];
 	ret = be_open(store, &o, &s);
 	if (ret) {
-		fprintf(stderr, "be-write: %s: %s\n", store, be_strerror(ret));
+		open_failed(o.instance, store, ret);
 		return EXIT_FAIL;
 	}
 	type = be_store_type(s);

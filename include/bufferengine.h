@@ -61,7 +61,10 @@ struct be_open_opts {
  *  -EPROTO     the ring has another layout major version
  *  -EBADMSG    the ring's header is damaged
  *  -EXDEV      the ring belongs to another pid namespace
- *  -EACCES     no permission on the ring
+ *  -EACCES     no permission on the ring: join the ring's group (ls -l
+ *              /dev/shm/bufferengine.<instance>.<store> shows it)
+ *  -ELOOP      the ring's name in /dev/shm is a symbolic link, which no
+ *              ring is (someone planted it): refused, nothing is opened
  *  -ENOMEM     out of memory
  */
 int be_open(const char *store, const struct be_open_opts *opts, be_store **out);

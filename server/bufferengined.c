@@ -9,7 +9,6 @@
  * Signals are blocked except while asleep in io_wait(), so one that
  * arrives between a check and the sleep still ends the sleep.
  */
-#include <bsd/libutil.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -53,32 +52,67 @@ static void usage(FILE *f)
 		"Drains each store's shared-memory ring into segment files under data_dir.\n");
 }
 
-/* mkdir -p, each new directory 0750. */
-static int mkdir_p(const char *path)
+/*
+ * mkdir_p() - mkdir -p: each directory it makes is 0750 (the umask is 027
+ * by then) and, with a configured group, the group's, so that its members
+ * can reach the data directory.  *created: the last one was made here.
+ */
+static int mkdir_p(const char *path, const struct cfg_engine *e, int *created)
 {
 	char buf[4096];
 	size_t n = strlen(path);
 
+	*created = 0;
 	if (n == 0 || n >= sizeof(buf))
 		return -ENAMETOOLONG;
 	memcpy(buf, path, n + 1);
 	for (size_t i = 1; i <= n; i++) {
+		int fd;
+
 		if (buf[i] != '/' && buf[i] != 0)
 			continue;
 		buf[i] = 0;
-		if (mkdir(buf, 0750) < 0 && errno != EEXIST)
+		*created = 0;
+		if (mkdir(buf, 0750) == 0) {
+			*created = 1;
+			/* The last one is dir_secure()'s, with its checks. */
+			if (i < n && e->group_set &&
+			    (fd = open(buf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+				if (fchown(fd, (uid_t)-1, e->group_gid) < 0)
+					log_msg(LL_WARN, NULL, "%s: cannot give it to group %s: %s",
+						buf, e->group, strerror(errno));
+				close(fd);
+			}
+		} else if (errno != EEXIST) {
 			return -errno;
+		}
 		buf[i] = path[i];
 	}
 	return 0;
 }
 
+/*
+ * open_data_dir() - create (mkdir -p) and open the data directory, check
+ * it, then lock it.  The directory is never reached through a symbolic
+ * link and must belong to the daemon's user (dir_secure()); with a
+ * configured group it gets that group and mode 02750.  The umask becomes
+ * 027: files under data_dir get their own modes (directories 0750,
+ * segments 0640), never narrower ones from the caller's umask, which would
+ * shut the group out.  Returns 0 or -errno after a log line.
+ */
 static int open_data_dir(struct daemon *d, int *lockfd)
 {
-	const char *dir = d->cfg.engine.data_dir;
-	int fd, ret;
+	const struct cfg_engine *e = &d->cfg.engine;
+	char dir[sizeof(e->data_dir)];
+	size_t len;
+	int fd, ret, created;
 
-	ret = mkdir_p(dir);
+	/* "dir/" would follow a link named dir whatever O_NOFOLLOW says. */
+	snprintf(dir, sizeof(dir), "%s", e->data_dir);
+	for (len = strlen(dir); len > 1 && dir[len - 1] == '/'; len--)
+		dir[len - 1] = 0;
+	umask(027);
+	ret = mkdir_p(dir, e, &created);
 	if (ret) {
 		log_msg(LL_ERR, NULL, "%s: cannot create the data directory: %s", dir,
 			strerror(-ret));
@@ -87,9 +121,12 @@ static int open_data_dir(struct daemon *d, int *lockfd)
 	d->datafd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (d->datafd < 0) {
 		ret = -errno;
-		log_msg(LL_ERR, NULL, "%s: %s", dir, strerror(-ret));
+		dir_refused(AT_FDCWD, dir, dir, NULL, ret);
 		return ret;
 	}
+	ret = dir_secure(d->datafd, dir, NULL, e, created);
+	if (ret)
+		return ret;
 	fd = openat(d->datafd, ".lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0) {
 		ret = -errno;
@@ -113,6 +150,100 @@ static int open_data_dir(struct daemon *d, int *lockfd)
 	}
 	*lockfd = fd;
 	return 0;
+}
+
+/*
+ * instance_lock() - take the instance lock: the file path in /dev/shm,
+ * flock()ed, with the running pid in it.  /dev/shm is world-writable, so
+ * the file is opened without following a symbolic link (a planted link
+ * would have the daemon truncate its target) and must be a regular file of
+ * the daemon's user; O_CLOEXEC, O_NONBLOCK (a planted FIFO).  libbsd's
+ * pidfile_open() did neither.  A holder that removes the file as it exits
+ * may do so between our open and our lock: then the lock is on a name
+ * that is gone, and we start again.
+ * Returns the locked fd, or -1 after a log line.
+ */
+static int instance_lock(const char *path, const char *instance)
+{
+	char who[300], me[300];
+	struct stat sb, now;
+	int fd;
+
+	for (int tries = 0;; tries++) {
+		fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			int err = errno;
+
+			if (lstat(path, &sb) < 0)
+				log_msg(LL_ERR, NULL, "%s: %s", path, strerror(err));
+			else if (S_ISLNK(sb.st_mode))
+				log_msg(LL_ERR, NULL, "%s is a symbolic link (owner %s), not the "
+					"instance lock: refused; remove it", path,
+					owner_desc(sb.st_uid, who, sizeof(who)));
+			else
+				log_msg(LL_ERR, NULL, "%s (owner %s): %s", path,
+					owner_desc(sb.st_uid, who, sizeof(who)), strerror(err));
+			return -1;
+		}
+		if (fstat(fd, &sb) < 0) {
+			log_msg(LL_ERR, NULL, "%s: %s", path, strerror(errno));
+			goto err_close;
+		}
+		if (!S_ISREG(sb.st_mode)) {
+			log_msg(LL_ERR, NULL, "%s is not a regular file (owner %s): refused; remove it",
+				path, owner_desc(sb.st_uid, who, sizeof(who)));
+			goto err_close;
+		}
+		if (sb.st_uid != geteuid()) {
+			log_msg(LL_ERR, NULL, "%s belongs to %s, not to the daemon's %s: refused; "
+				"remove it", path, owner_desc(sb.st_uid, who, sizeof(who)),
+				owner_desc(geteuid(), me, sizeof(me)));
+			goto err_close;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			char other[32] = "";
+			ssize_t n;
+
+			if (errno != EWOULDBLOCK) {
+				log_msg(LL_ERR, NULL, "%s: %s", path, strerror(errno));
+				goto err_close;
+			}
+			n = pread(fd, other, sizeof(other) - 1, 0);
+			other[n > 0 ? n : 0] = 0;
+			other[strcspn(other, "\n")] = 0;
+			log_msg(LL_ERR, NULL, "instance '%s' is already served by pid %s", instance,
+				other[0] ? other : "?");
+			goto err_close;
+		}
+		if (lstat(path, &now) == 0 && now.st_dev == sb.st_dev && now.st_ino == sb.st_ino)
+			break;
+		close(fd);
+		if (tries == 10) {
+			log_msg(LL_ERR, NULL, "%s keeps being replaced: cannot take the instance lock",
+				path);
+			return -1;
+		}
+	}
+	if (ftruncate(fd, 0) == 0)
+		dprintf(fd, "%d\n", (int)getpid());
+	return fd;
+
+err_close:
+	close(fd);
+	return -1;
+}
+
+/* instance_unlock() - remove the lock file (if it is still ours), then unlock. */
+static void instance_unlock(const char *path, int fd)
+{
+	struct stat sb, now;
+
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) == 0 && lstat(path, &now) == 0 && now.st_dev == sb.st_dev &&
+	    now.st_ino == sb.st_ino)
+		unlink(path);
+	close(fd);
 }
 
 /* Bring up store i of d->cfg as d->stores[i]. */
@@ -166,9 +297,10 @@ static void reload(struct daemon *d)
 	ne = &nc->engine;
 	if (strcmp(ne->instance, oe->instance) || strcmp(ne->data_dir, oe->data_dir) ||
 	    ne->max_workers != oe->max_workers || ne->batch_bytes != oe->batch_bytes ||
-	    ne->ring_mode != oe->ring_mode)
-		log_msg(LL_WARN, NULL, "SIGHUP: instance, data_dir, max_workers, batch_bytes and "
-			"ring_mode apply at the next start only");
+	    ne->ring_mode != oe->ring_mode || ne->group_set != oe->group_set ||
+	    (ne->group_set && ne->group_gid != oe->group_gid))
+		log_msg(LL_WARN, NULL, "SIGHUP: instance, data_dir, max_workers, batch_bytes, "
+			"ring_mode and group apply at the next start only");
 	d->cfg.engine.shutdown_flush_timeout_ms = ne->shutdown_flush_timeout_ms;
 
 	for (unsigned i = 0; i < nc->nstores; i++) {
@@ -321,12 +453,11 @@ int main(int argc, char **argv)
 	};
 	const char *config_path = NULL;
 	char err[512], lockpath[sizeof(RING_SHM_DIR) + RING_SHM_NAME_MAX];
-	struct pidfh *pfh = NULL;
 	struct daemon d;
 	sigset_t block, waitmask;
 	struct sigaction sa;
 	int c, check_only = 0, use_syslog = 0, level = LL_INFO, lockfd = -1, ret, status = 1;
-	pid_t other;
+	int instfd;
 
 	opterr = 0; /* one line of our own for a bad option */
 	while ((c = getopt_long(argc, argv, ":c:vqhV", opts, NULL)) != -1) {
@@ -396,16 +527,9 @@ int main(int argc, char **argv)
 	}
 	/* One daemon per instance: a lock file named like no ring can be. */
 	snprintf(lockpath, sizeof(lockpath), RING_SHM_DIR "/" RING_SHM_PREFIX "%s", d.instance);
-	pfh = pidfile_open(lockpath, 0600, &other);
-	if (!pfh) {
-		if (errno == EEXIST)
-			log_msg(LL_ERR, NULL, "instance '%s' is already served by pid %d",
-				d.instance, (int)other);
-		else
-			log_msg(LL_ERR, NULL, "%s: %s", lockpath, strerror(errno));
+	instfd = instance_lock(lockpath, d.instance);
+	if (instfd < 0)
 		return 1;
-	}
-	pidfile_write(pfh);
 	if (open_data_dir(&d, &lockfd))
 		goto out;
 
@@ -459,7 +583,6 @@ out:
 		close(lockfd);
 	if (d.datafd >= 0)
 		close(d.datafd);
-	if (pfh)
-		pidfile_remove(pfh);
+	instance_unlock(lockpath, instfd);
 	return status;
 }

@@ -19,6 +19,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -269,6 +270,7 @@ enum val_kind {
 	VAL_DURATION, /* config_parse_duration_ms() */
 	VAL_MODE,     /* octal permission bits, with the owner's rw */
 	VAL_ENUM,     /* one of the words */
+	VAL_GROUP,    /* a group name or a numeric gid: cfg_engine's group fields */
 };
 
 struct enum_word {
@@ -316,6 +318,7 @@ static const struct key_def engine_keys[] = {
 	  CFG_DURATION_MAX_MS, NULL, NULL },
 	{ "batch_bytes", VAL_SIZE, FIELD(cfg_engine, batch_bytes), 64 * KiB, 64 * MiB, NULL, NULL },
 	{ "ring_mode", VAL_MODE, FIELD(cfg_engine, ring_mode), 0, 0777, NULL, NULL },
+	{ "group", VAL_GROUP, FIELD(cfg_engine, group), 0, 0, NULL, NULL },
 };
 
 /* Indices of the store keys finish_store() looks at. */
@@ -421,6 +424,58 @@ static void set_field(void *base, const struct key_def *k, uint64_t v)
 	}
 }
 
+/* The largest gid chown accepts: (gid_t)-1 means "leave the group". */
+#define CFG_GID_MAX (UINT64_C(0xffffffff) - 1)
+
+/*
+ * resolve_group() - a group's name, looked up with getgrnam_r (files, LDAP,
+ * whatever nsswitch.conf says), or, when no group has that name and it is
+ * all digits, a numeric gid (which needs no entry in /etc/group, as with
+ * chgrp).  Returns 0 with *gid set, -ENOENT (no such group), -ERANGE (a
+ * number above CFG_GID_MAX), -ENOMEM, or the lookup's -errno; *gid is left
+ * alone on failure.
+ */
+static int resolve_group(const char *name, gid_t *gid)
+{
+	struct group gr, *res = NULL;
+	size_t len = 1024;
+	char *buf = NULL, *nbuf;
+	uint64_t v;
+	int ret;
+
+	for (;;) {
+		nbuf = realloc(buf, len);
+		if (!nbuf) {
+			free(buf);
+			return -ENOMEM;
+		}
+		buf = nbuf;
+		ret = getgrnam_r(name, &gr, buf, len, &res);
+		if (ret != ERANGE || len >= (1u << 20))
+			break;
+		len *= 2;
+	}
+	if (ret == 0 && res) {
+		*gid = res->gr_gid;
+		free(buf);
+		return 0;
+	}
+	free(buf);
+	switch (parse_uint_r(name, &v)) {
+	case 0:
+		if (v > CFG_GID_MAX)
+			return -ERANGE;
+		*gid = (gid_t)v;
+		return 0;
+	case -ERANGE:
+		return -ERANGE;
+	}
+	/* Not found: 0 with no result, or what some NSS modules say instead. */
+	if (ret == 0 || ret == ENOENT || ret == ESRCH || ret == EBADF || ret == EPERM)
+		return -ENOENT;
+	return -ret;
+}
+
 /*
  * set_key() - parse value for key k (of the current line) into its field of
  * base.  Returns 0, or -EINVAL after report() with the field unchanged.
@@ -448,6 +503,30 @@ static int set_key(struct cfg_parser *p, const struct key_def *k, const char *va
 				      k->size - 1);
 		snprintf((char *)base + k->off, k->size, "%s", value);
 		return 0;
+	case VAL_GROUP: {
+		struct cfg_engine *en = base; /* only [engine] has a group */
+		gid_t gid = 0;
+
+		if (strlen(value) >= k->size)
+			return report(p, p->lineno, "key '%s': longer than %zu bytes", k->name,
+				      k->size - 1);
+		ret = resolve_group(value, &gid);
+		if (ret == -ENOENT)
+			return report(p, p->lineno,
+				      "key '%s': no group '%s' on this host (give a group name "
+				      "or a numeric gid)",
+				      k->name, value);
+		if (ret == -ERANGE)
+			return report(p, p->lineno, "key '%s': %s is out of range (0 .. %" PRIu64 ")",
+				      k->name, value, CFG_GID_MAX);
+		if (ret)
+			return report(p, p->lineno, "key '%s': cannot look up group '%s': %s",
+				      k->name, value, strerror(-ret));
+		snprintf(en->group, sizeof(en->group), "%s", value);
+		en->group_gid = gid;
+		en->group_set = 1;
+		return 0;
+	}
 	case VAL_ENUM:
 		for (w = k->words; w->word; w++) {
 			if (!strcmp(w->word, value)) {

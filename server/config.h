@@ -43,6 +43,13 @@ struct cfg_engine {
 	uint64_t shutdown_flush_timeout_ms; /* default 30 s */
 	uint64_t batch_bytes;            /* largest batch: 64 KiB .. 64 MiB; default 1M */
 	uint32_t ring_mode;              /* octal, default 0660 */
+	/* group = NAME or numeric gid: the group of the rings, the data
+	 * directory and the store directories (resolved with getgrnam_r when
+	 * the config is read; an unknown name is a config error).  Unset: the
+	 * daemon's own group, and nothing is chowned. */
+	char group[256];                 /* as written, for messages; "" when unset */
+	int group_set;                   /* 1 when group was given */
+	gid_t group_gid;                 /* the resolved gid (group_set only) */
 };
 
 struct config {

@@ -87,6 +87,21 @@ struct daemon {
 /* recovery.c: recover a store from its segments, then create or attach its ring. */
 int store_recover(struct daemon *d, struct store *st);
 
+/*
+ * recovery.c: the checks on what the daemon creates or trusts.
+ * owner_desc() - "uid N (name)" for messages, into buf.
+ * dir_refused() - log why a directory (atfd/name, shown as path) could not
+ *   be opened: a symbolic link, not a directory, or err; for store (or NULL).
+ * dir_secure() - check an open directory: its owner must be the daemon's
+ *   euid; with a configured group, give it to that group with mode 02750
+ *   (new files inherit the group); a directory just made gets 0750 exactly.
+ *   Logs and returns -EPERM (another owner), -ENOTDIR, or -errno.
+ */
+const char *owner_desc(uid_t uid, char *buf, size_t len);
+void dir_refused(int atfd, const char *name, const char *path, const char *store, int err);
+int dir_secure(int fd, const char *path, const char *store, const struct cfg_engine *e,
+	       int created);
+
 /* flusher.c */
 void store_service(struct daemon *d, struct store *st, uint64_t now);
 void store_complete(struct daemon *d, struct store *st, const struct io_cqe *c, uint64_t now);

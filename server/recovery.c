@@ -15,10 +15,19 @@
  * beyond its tail, the daemon died between the write and the tail update:
  * the tail moves forward to it, so nothing is written twice.  The tail
  * never moves backward.  Every step is safe to crash in and redo.
+ *
+ * Trust: the store's directory and its ring are opened without following a
+ * symbolic link and must belong to the daemon's user; anything else (a
+ * link or an object a neighbour planted in /dev/shm) is refused with a log
+ * line naming the path and its owner, and the store is not served.  With
+ * a configured group, directories get it (mode 02750, so that segments
+ * inherit it) and rings are created with it, attached ones given it.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +41,94 @@
 #include "shm/clock.h"
 #include "shm/futex.h"
 #include "shm/guard.h"
+
+/* ---------------------------------------------------------------------------
+ * Trust: what the daemon opens under data_dir and in /dev/shm must be what
+ * it (its user) made, never a symbolic link or another user's object.
+ */
+
+const char *owner_desc(uid_t uid, char *buf, size_t len)
+{
+	struct passwd pw, *res = NULL;
+	char tmp[1024];
+
+	if (getpwuid_r(uid, &pw, tmp, sizeof(tmp), &res) == 0 && res)
+		snprintf(buf, len, "uid %u (%s)", (unsigned)uid, res->pw_name);
+	else
+		snprintf(buf, len, "uid %u", (unsigned)uid);
+	return buf;
+}
+
+void dir_refused(int atfd, const char *name, const char *path, const char *store, int err)
+{
+	char who[300];
+	struct stat sb;
+
+	/* Only for the message: what is there now, not what open() saw. */
+	if (fstatat(atfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+		log_msg(LL_ERR, store, "%s is a symbolic link (owner %s): refused; %s", path,
+			owner_desc(sb.st_uid, who, sizeof(who)),
+			store ? "remove it (the daemon makes the store's directory itself)"
+			      : "set data_dir to the real directory");
+	else if (err == -ENOTDIR || err == -ELOOP)
+		log_msg(LL_ERR, store, "%s is not a directory: refused", path);
+	else
+		log_msg(LL_ERR, store, "%s: %s", path, strerror(-err));
+}
+
+#define DIR_MODE 0750u
+#define DIR_MODE_GROUP (02000u | DIR_MODE) /* setgid: new files get the group */
+
+int dir_secure(int fd, const char *path, const char *store, const struct cfg_engine *e,
+	       int created)
+{
+	char who[300], me[300];
+	struct stat sb;
+	mode_t want;
+
+	if (fstat(fd, &sb) < 0) {
+		int ret = -errno;
+
+		log_msg(LL_ERR, store, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		log_msg(LL_ERR, store, "%s is not a directory: refused", path);
+		return -ENOTDIR;
+	}
+	if (sb.st_uid != geteuid()) {
+		log_msg(LL_ERR, store, "%s belongs to %s, not to the daemon's %s: refused "
+			"(chown it, or run the daemon as its owner)", path,
+			owner_desc(sb.st_uid, who, sizeof(who)),
+			owner_desc(geteuid(), me, sizeof(me)));
+		return -EPERM;
+	}
+	if (e->group_set && sb.st_gid != e->group_gid &&
+	    fchown(fd, (uid_t)-1, e->group_gid) < 0) {
+		int ret = -errno;
+
+		log_msg(LL_ERR, store, "%s: cannot give it to group %s: %s (the daemon's user "
+			"must belong to the group)", path, e->group, strerror(-ret));
+		return ret;
+	}
+	if (e->group_set)
+		want = DIR_MODE_GROUP;
+	else if (created)
+		want = DIR_MODE;
+	else
+		want = sb.st_mode & 07777; /* an existing directory keeps its mode */
+	if ((sb.st_mode & 07777) != want && fchmod(fd, want) < 0) {
+		int ret = -errno;
+
+		log_msg(LL_ERR, store, "%s: cannot set mode %04o: %s", path, (unsigned)want,
+			strerror(-ret));
+		return ret;
+	}
+	if (want & 0002)
+		log_msg(LL_WARN, store, "%s is writable by every user (mode %04o): anyone can "
+			"remove or replace what the daemon keeps there", path, (unsigned)want);
+	return 0;
+}
 
 struct scan_ctx {
 	const char *store;
@@ -199,14 +296,84 @@ static int seq_floor_write(int dirfd, uint64_t first_seq)
 	return ret;
 }
 
+/* The ring's path in /dev/shm, for messages. */
+static const char *ring_path(const struct daemon *d, const char *store, char *buf, size_t len)
+{
+	char name[RING_SHM_NAME_MAX];
+
+	if (ring_shm_name(name, sizeof(name), d->instance, store) < 0)
+		snprintf(name, sizeof(name), "/?");
+	snprintf(buf, len, RING_SHM_DIR "%s", name);
+	return buf;
+}
+
+/*
+ * ring_refused() - say why ring_open() refused an existing ring; err is
+ * its error.  What is under the name is looked at again, for the message
+ * only.
+ */
+static void ring_refused(const char *path, const char *store, int err)
+{
+	char who[300], me[300];
+	struct stat sb;
+	int have = lstat(path, &sb) == 0;
+
+	if (err == -ELOOP && have && S_ISLNK(sb.st_mode))
+		log_msg(LL_ERR, store, "%s is a symbolic link (owner %s), not a ring: refused; "
+			"store not served until it is removed", path,
+			owner_desc(sb.st_uid, who, sizeof(who)));
+	else if (err == -EPERM && have)
+		log_msg(LL_ERR, store, "%s belongs to %s, not to the daemon's %s: refused; "
+			"store not served (only the daemon's user creates rings: remove it)",
+			path, owner_desc(sb.st_uid, who, sizeof(who)),
+			owner_desc(geteuid(), me, sizeof(me)));
+	else if (err == -EBADMSG && have && !S_ISREG(sb.st_mode))
+		log_msg(LL_ERR, store, "%s is not a regular file (owner %s): refused; store not "
+			"served until it is removed", path, owner_desc(sb.st_uid, who, sizeof(who)));
+	else
+		log_msg(LL_ERR, store, "cannot attach the ring %s: %s", path, strerror(-err));
+}
+
+/*
+ * ring_set_perms() - give an attached ring (the daemon's own: checked at
+ * open) the configured group and mode, should they have changed since it
+ * was created.  A failure is logged; the ring is served all the same.
+ */
+static void ring_set_perms(struct daemon *d, struct store *st, const char *path)
+{
+	const struct cfg_engine *e = &d->cfg.engine;
+	struct stat sb;
+
+	if (fstat(st->map.fd, &sb) < 0)
+		return;
+	if (e->group_set && sb.st_gid != e->group_gid) {
+		if (fchown(st->map.fd, (uid_t)-1, e->group_gid) < 0)
+			log_msg(LL_WARN, st->cfg.name, "%s: cannot give it to group %s: %s", path,
+				e->group, strerror(errno));
+		else
+			log_msg(LL_INFO, st->cfg.name, "%s: given to group %s", path, e->group);
+		sb.st_mode &= ~(mode_t)06000; /* a chown may clear them: set the mode again */
+	}
+	if ((sb.st_mode & 07777) != e->ring_mode) {
+		if (fchmod(st->map.fd, e->ring_mode) < 0)
+			log_msg(LL_WARN, st->cfg.name, "%s: cannot set mode %04o: %s", path,
+				e->ring_mode, strerror(errno));
+		else
+			log_msg(LL_INFO, st->cfg.name, "%s: mode set to %04o", path, e->ring_mode);
+	}
+}
+
 static int attach_ring(struct daemon *d, struct store *st, const struct disk_state *ds)
 {
+	char path[sizeof(RING_SHM_DIR) + RING_SHM_NAME_MAX];
 	struct ring_hdr *h;
 	struct guard_frame gf;
 	uint64_t head, tail, next_seq, first_seq, acked;
 	int ret;
 
-	ret = ring_open(d->instance, st->cfg.name, 0, &st->map);
+	ring_path(d, st->cfg.name, path, sizeof(path));
+	/* Never through a symbolic link, never another user's object. */
+	ret = ring_open(d->instance, st->cfg.name, RING_OPEN_OWNED, &st->map);
 	if (ret == -ENOENT) {
 		uint64_t floor = seq_floor_read(st->dirfd);
 		uint64_t base = ds->max_seq > floor ? ds->max_seq : floor;
@@ -225,6 +392,8 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 			.first_seq = base ? ((base >> 32) + 1) << 32 : 1,
 			.flush_bytes = st->cfg.flush_bytes,
 			.mode = d->cfg.engine.ring_mode,
+			.set_gid = d->cfg.engine.group_set,
+			.gid = d->cfg.engine.group_gid,
 		};
 
 		/* The floor is durable before any seq of the new ring can be seen. */
@@ -235,8 +404,15 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 			return ret;
 		}
 		ret = ring_create(d->instance, &p, &st->map);
+		if (ret == -EPERM && p.set_gid) {
+			log_msg(LL_ERR, st->cfg.name, "cannot create the ring %s: cannot give it to "
+				"group %s (the daemon's user must belong to the group)", path,
+				d->cfg.engine.group);
+			return ret;
+		}
 		if (ret) {
-			log_msg(LL_ERR, st->cfg.name, "cannot create the ring: %s", strerror(-ret));
+			log_msg(LL_ERR, st->cfg.name, "cannot create the ring %s: %s", path,
+				strerror(-ret));
 			return ret;
 		}
 		log_msg(LL_INFO, st->cfg.name, "ring created: %llu bytes, first seq %llu",
@@ -246,9 +422,10 @@ static int attach_ring(struct daemon *d, struct store *st, const struct disk_sta
 		goto publish;
 	}
 	if (ret) {
-		log_msg(LL_ERR, st->cfg.name, "cannot attach the ring: %s", strerror(-ret));
+		ring_refused(path, st->cfg.name, ret);
 		return ret;
 	}
+	ring_set_perms(d, st, path);
 	if (st->map.capacity != st->cfg.capacity || st->map.store_type != (uint32_t)st->cfg.type ||
 	    st->map.on_full != (uint32_t)st->cfg.on_full) {
 		log_msg(LL_ERR, st->cfg.name,
@@ -346,13 +523,16 @@ publish:
 
 int store_recover(struct daemon *d, struct store *st)
 {
+	char path[sizeof(d->cfg.engine.data_dir) + BE_NAME_MAX + 2];
 	struct disk_state ds;
-	int ret;
+	int ret, created = 0;
 
 	st->segfd = -1;
 	st->dirfd = -1;
 	st->buf_index = -1;
+	snprintf(path, sizeof(path), "%s/%s", d->cfg.engine.data_dir, st->cfg.name);
 	if (mkdirat(d->datafd, st->cfg.name, 0750) == 0) {
+		created = 1;
 		/* The store's directory must outlive a power loss like its segments. */
 		if (!hook_no_fdatasync() && fsync(d->datafd) < 0) {
 			ret = -errno;
@@ -366,12 +546,16 @@ int store_recover(struct daemon *d, struct store *st)
 		log_msg(LL_ERR, st->cfg.name, "cannot create its directory: %s", strerror(-ret));
 		return ret;
 	}
+	/* Never through a symbolic link; then it must be the daemon's own. */
 	st->dirfd = openat(d->datafd, st->cfg.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (st->dirfd < 0) {
 		ret = -errno;
-		log_msg(LL_ERR, st->cfg.name, "cannot open its directory: %s", strerror(-ret));
+		dir_refused(d->datafd, st->cfg.name, path, st->cfg.name, ret);
 		return ret;
 	}
+	ret = dir_secure(st->dirfd, path, st->cfg.name, &d->cfg.engine, created);
+	if (ret)
+		return ret;
 	ret = recover_disk(st, &ds);
 	if (ret) {
 		log_msg(LL_ERR, st->cfg.name, "recovery of its segments failed: %s",

@@ -367,6 +367,9 @@ static int scan_batches(const uint8_t *buf, uint64_t size, struct seg_scan_resul
 
 		uint64_t min_seq = res->batches ? res->last_seq + 1 : 0;
 
+		/* After seq UINT64_MAX no batch can follow (min_seq wrapped to 0): torn tail. */
+		if (res->batches && min_seq == 0)
+			break;
 		if (batch_at(buf, size, off, min_seq) != 0) {
 			uint64_t next = next_batch(buf, size, off + 8, min_seq);
 
@@ -486,7 +489,8 @@ static int pwrite_all(int fd, const void *buf, size_t len, off_t off)
 
 int seg_create(int dirfd, uint64_t first_seq, uint32_t store_type, const char *store_name)
 {
-	const int flags = O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC;
+	/* O_EXCL refuses a symbolic link already; O_NOFOLLOW says so too. */
+	const int flags = O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC;
 	char name[SEG_NAME_LEN + 1];
 	struct seg_file_hdr fh;
 	int fd, ret;

@@ -121,10 +121,14 @@ int ring_create(const char *instance, const struct ring_params *p, struct ring_m
 	snprintf(path, sizeof(path), RING_SHM_DIR "%s", name);
 	snprintf(tmppath, sizeof(tmppath), RING_SHM_DIR "%s", tmp);
 
-	/* A leftover from a creator that died half-way. */
+	/*
+	 * A leftover from a creator that died half-way.  open() rather than
+	 * shm_open(), to spell the flags out: O_EXCL|O_NOFOLLOW create a new
+	 * object or fail, whatever a neighbour planted under the name since.
+	 */
 	if (shm_unlink(tmp) < 0 && errno != ENOENT)
 		return -errno;
-	fd = shm_open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, p->mode & 0777);
+	fd = open(tmppath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, p->mode & 0777);
 	if (fd < 0)
 		return -errno;
 	len = RING_HDR_SIZE + p->capacity;
@@ -134,7 +138,15 @@ int ring_create(const char *instance, const struct ring_params *p, struct ring_m
 		ret = -ret;
 		goto err_unlink;
 	}
-	/* The umask narrowed the mode given to shm_open; set it exactly. */
+	/*
+	 * The group, then the mode (a chown may clear mode bits), both on the
+	 * temporary object: the ring is never visible with another group, and
+	 * the umask narrowed the mode given to open(), so it is set exactly.
+	 */
+	if (p->set_gid && fchown(fd, (uid_t)-1, p->gid) < 0) {
+		ret = -errno;
+		goto err_unlink;
+	}
 	if (fchmod(fd, p->mode) < 0) {
 		ret = -errno;
 		goto err_unlink;
@@ -265,14 +277,20 @@ int ring_open(const char *instance, const char *store, int flags, struct ring_ma
 		snprintf(path, sizeof(path), RING_SHM_DIR "%s", name);
 		fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
 	}
+	/* ELOOP: the name is a symbolic link, which a ring never is: refused. */
 	if (fd < 0)
-		return errno == ELOOP ? -EBADMSG : -errno;
+		return -errno;
 	if (fstat(fd, &st) < 0) {
 		ret = -errno;
 		goto err_close;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		ret = -EBADMSG;
+		goto err_close;
+	}
+	/* The daemon attaches only to what it (its user) created. */
+	if ((flags & RING_OPEN_OWNED) && st.st_uid != geteuid()) {
+		ret = -EPERM;
 		goto err_close;
 	}
 	if (st.st_size < (off_t)RING_HDR_SIZE + (off_t)RING_CAP_MIN ||

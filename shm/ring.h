@@ -44,7 +44,9 @@ struct ring_params {
 	uint32_t on_full;      /* RING_ON_FULL_* */
 	uint64_t first_seq;    /* next_seq of the new ring, >= 1 */
 	uint64_t flush_bytes;  /* doorbell threshold */
-	uint32_t mode;         /* e.g. 0660 */
+	uint32_t mode;         /* e.g. 0660: set exactly, whatever the umask */
+	int set_gid;           /* 1: give the ring to group gid (0: the creator's group) */
+	gid_t gid;             /* with set_gid: the ring's group */
 };
 
 /* ring_name_valid() - 1 when s matches [A-Za-z0-9_-]{1,63}, else 0. */
@@ -61,10 +63,15 @@ int ring_shm_name(char *out, size_t len, const char *instance, const char *store
 
 /*
  * ring_create() - build a new ring atomically: create "<name>.tmp" (any
- * leftover removed first), reserve the space with fallocate, set the mode
- * with fchmod, initialise the header and the lock, then rename into place.
+ * leftover removed first; O_EXCL and O_NOFOLLOW, so nothing planted under
+ * that name is followed or reused), reserve the space with fallocate, give
+ * it to p->gid (fchown, group only) when p->set_gid, set the mode with
+ * fchmod (so the umask never narrows it), initialise the header and the
+ * lock, then rename into place.  All of that happens to the temporary
+ * object: the ring appears with its final owner, group and mode.
  * Fails with -EEXIST if the ring already exists (it is never replaced).
- * Returns 0 and a mapped ring in *out, or -errno (-ENOSPC: /dev/shm full).
+ * Returns 0 and a mapped ring in *out, or -errno (-ENOSPC: /dev/shm full,
+ * -EPERM: the creator may not give the object to p->gid).
  */
 int ring_create(const char *instance, const struct ring_params *p, struct ring_map *out);
 
@@ -78,12 +85,18 @@ int ring_validate(const struct ring_hdr *h, uint64_t file_size, struct ring_map 
 
 #define RING_OPEN_RDONLY 0x1   /* map read-only (shm-dump) */
 #define RING_OPEN_NO_PIDNS 0x2 /* skip the pid-namespace check (readers) */
+#define RING_OPEN_OWNED 0x4    /* refuse a ring the caller's euid does not own (the daemon) */
 
 /*
  * ring_open() - open and map an existing ring, then ring_validate() it and,
  * unless RING_OPEN_NO_PIDNS, check that the caller shares the ring's pid
- * namespace.  Returns 0, -ENOENT, -EACCES, -EPROTO, -EBADMSG, -EXDEV
- * (another pid namespace), -EINVAL (bad names), or -errno.
+ * namespace.  The name is never followed: a symbolic link under it (planted
+ * in the world-writable /dev/shm) is refused with -ELOOP, anything but a
+ * regular file with -EBADMSG, before anything is mapped.
+ * Returns 0, -ENOENT, -EACCES (no permission: not in the ring's group),
+ * -ELOOP (a symbolic link), -EPERM (RING_OPEN_OWNED and another owner),
+ * -EPROTO, -EBADMSG, -EXDEV (another pid namespace), -EINVAL (bad names),
+ * or -errno.
  */
 int ring_open(const char *instance, const char *store, int flags, struct ring_map *out);
 

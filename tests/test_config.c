@@ -59,6 +59,8 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg.engine.shutdown_flush_timeout_ms, 30000);
 	ck_assert_uint_eq(cfg.engine.batch_bytes, 1u << 20);
 	ck_assert_uint_eq(cfg.engine.ring_mode, 0660);
+	ck_assert_int_eq(cfg.engine.group_set, 0);
+	ck_assert_str_eq(cfg.engine.group, "");
 
 	ck_assert_uint_eq(cfg.nstores, 1);
 	st = &cfg.stores[0];
@@ -113,6 +115,28 @@ START_TEST(test_engine_keys)
 	ck_assert_uint_eq(cfg.engine.max_workers, 1);
 	ck_assert_uint_eq(cfg.engine.batch_bytes, 64u << 20);
 	ck_assert_uint_eq(cfg.engine.shutdown_flush_timeout_ms, 0);
+}
+END_TEST
+
+/* group: a name (looked up), else a numeric gid, which needs no name. */
+START_TEST(test_group)
+{
+	load_ok("[engine]\ngroup = root\n[store s]\ntype = raw\n");
+	ck_assert_int_eq(cfg.engine.group_set, 1);
+	ck_assert_uint_eq(cfg.engine.group_gid, 0);
+	ck_assert_str_eq(cfg.engine.group, "root");
+
+	load_ok("[engine]\ngroup = 0\n[store s]\ntype = raw\n");
+	ck_assert_int_eq(cfg.engine.group_set, 1);
+	ck_assert_uint_eq(cfg.engine.group_gid, 0);
+
+	load_ok("[store s]\ntype = raw\n[engine]\ngroup = 54321\n");
+	ck_assert_int_eq(cfg.engine.group_set, 1);
+	ck_assert_uint_eq(cfg.engine.group_gid, 54321);
+	ck_assert_str_eq(cfg.engine.group, "54321");
+
+	load_ok("[engine]\ngroup = 4294967294\n[store s]\ntype = raw\n");
+	ck_assert_uint_eq(cfg.engine.group_gid, 4294967294u);
 }
 END_TEST
 
@@ -437,6 +461,16 @@ static const struct err_case {
 	{ "[engine]\nring_mode = rw\n", "t.ini:2: key 'ring_mode': ", "not an octal mode" },
 	{ "[engine]\nring_mode = 01660\n", "t.ini:2: key 'ring_mode': ", "beyond 0777" },
 	{ "[engine]\nring_mode = 0440\n", "t.ini:2: key 'ring_mode': ", "owner read and write" },
+	{ "[engine]\ngroup = no-such-group-be-test\n", "t.ini:2: key 'group': ",
+	  "no group 'no-such-group-be-test' on this host" },
+	{ "[engine]\nmax_workers = 2\ngroup = -1\n", "t.ini:3: key 'group': ", "no group '-1'" },
+	{ "[engine]\ngroup = 4294967295\n", "t.ini:2: key 'group': ",
+	  "out of range (0 .. 4294967294)" },
+	{ "[engine]\ngroup = 99999999999999999999\n", "t.ini:2: key 'group': ", "out of range" },
+	{ "[engine]\ngroup = root\ngroup = 0\n", "t.ini:3: key 'group': ", "set twice" },
+	{ "[engine]\ngroup =\n", "t.ini:2: key 'group': ", "empty value" },
+	{ "[store a]\ntype = raw\ngroup = root\n", "t.ini:3: key 'group': ",
+	  "unknown key in [store a]" },
 	{ "[engine]\ninstance = a/b\n", "t.ini:2: key 'instance': ", "not a valid name" },
 	{ "[engine]\ninstance = a234567890123456789012345678901234567890123456789012345678901234\n",
 	  "t.ini:2: key 'instance': ", "not a valid name" },
@@ -668,6 +702,7 @@ Suite *config_suite(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_flush_bytes_default);
 	tcase_add_test(tc, test_engine_keys);
+	tcase_add_test(tc, test_group);
 	tcase_add_test(tc, test_store_keys);
 	tcase_add_test(tc, test_syntax_accepted);
 	tcase_add_test(tc, test_instance);
