@@ -35,14 +35,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <math.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,32 +45,22 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bufferengine.h"
-
 #define PROG "demo-logs"
 
-#define NSEC_PER_SEC  1000000000ull
-#define NSEC_PER_MSEC 1000000ull
+#define DEFAULT_STORE  "logs"
+#define DEFAULT_FILE   "/var/log/dpkg.log"
+#define FOLLOW_POLL_MS 200 /* a followed file is checked this often */
 
-#define DEFAULT_STORE	      "logs"
-#define DEFAULT_FILE	      "/var/log/dpkg.log"
-#define DEFAULT_WRITE_TIMEOUT 500
-#define DEFAULT_OPEN_TIMEOUT  10000
-#define FLUSH_TIMEOUT_MS      10000
-#define FOLLOW_POLL_MS	      200 /* a followed file is checked this often */
+#include "client/demo-util.h"
 
 #define LINE_MAX_LEN (64 * 1024) /* longer lines are cut */
 #define BATCH	     256	 /* records per be_write_logs() */
 #define NFIELDS	     4
 
-static volatile sig_atomic_t got_signal;
-
 struct counts {
-	uint64_t written;
-	uint64_t dropped;   /* -ENOBUFS: the ring was full, on_full = drop */
-	uint64_t timed_out; /* -ETIMEDOUT: full, or the lock held, too long */
-	uint64_t lines;	    /* non-empty lines read */
-	uint64_t cut;	    /* lines cut at LINE_MAX_LEN */
+	struct demo_counts w; /* what the writes came to */
+	uint64_t lines;	      /* non-empty lines read */
+	uint64_t cut;	      /* lines cut at LINE_MAX_LEN */
 };
 
 /* The input: its own buffer, since it is polled (stdio's would hide data). */
@@ -110,63 +95,6 @@ struct logctx {
 	char host_id[64];
 	int this_year; /* for syslog's time, which has none */
 };
-
-static void on_signal(int sig)
-{
-	got_signal = sig;
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Catch SIGTERM and SIGINT but keep them blocked; *waitmask gets the mask
- * that lets them in, for ppoll().
- */
-static int signals_setup(sigset_t *waitmask)
-{
-	struct sigaction sa;
-	sigset_t block;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &block, waitmask) < 0)
-		return -errno;
-	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
-		return -errno;
-	sigdelset(waitmask, SIGTERM);
-	sigdelset(waitmask, SIGINT);
-	return 0;
-}
-
-static void meta_init(struct logctx *lc)
-{
-	FILE *f;
-
-	lc->meta.agent_id = PROG;
-	if (gethostname(lc->hostname, sizeof(lc->hostname)) == 0) {
-		lc->hostname[sizeof(lc->hostname) - 1] = '\0';
-		lc->meta.hostname = lc->hostname;
-	}
-	f = fopen("/etc/machine-id", "re");
-	if (!f)
-		return;
-	if (fgets(lc->host_id, sizeof(lc->host_id), f)) {
-		lc->host_id[strcspn(lc->host_id, " \t\r\n")] = '\0';
-		if (lc->host_id[0])
-			lc->meta.host_id = lc->host_id;
-	}
-	fclose(f);
-}
 
 /* ---------------------------------------------------------------------------
  * Parsing a line.
@@ -350,27 +278,8 @@ static int batch_add(struct batch *b, const struct logctx *lc, const char *line,
  */
 static int batch_write(struct batch *b, be_store *st, struct counts *c)
 {
-	size_t done = 0;
-	int ret = 0;
+	int ret = demo_write(st, BE_TYPE_LOG, b->rec, b->n, &c->w);
 
-	while (done < b->n) {
-		ret = be_write_logs(st, b->rec + done, b->n - done);
-		if (ret == -ENOBUFS) {
-			c->dropped += b->n - done;
-			ret = 0;
-			break;
-		}
-		if (ret == -ETIMEDOUT || ret == 0) {
-			c->timed_out += b->n - done;
-			ret = 0;
-			break;
-		}
-		if (ret < 0)
-			break;
-		done += (size_t)ret;
-		c->written += (uint64_t)ret;
-		ret = 0;
-	}
 	for (size_t i = 0; i < b->n; i++)
 		free(b->mem[i]);
 	b->n = 0;
@@ -471,7 +380,7 @@ static ssize_t input_read(struct input *in)
 static bool input_wait(struct input *in, uint64_t deadline, const sigset_t *waitmask)
 {
 	struct pollfd pfd = { .fd = in->fd, .events = POLLIN };
-	uint64_t now = clock_ns(CLOCK_MONOTONIC), wait;
+	uint64_t now = demo_clock_ns(CLOCK_MONOTONIC), wait;
 	struct timespec ts;
 
 	if (now >= deadline)
@@ -492,82 +401,57 @@ static bool input_wait(struct input *in, uint64_t deadline, const sigset_t *wait
  * Options.
  */
 
+/* The options of demo-logs alone. */
+struct log_opts {
+	const char *category; /* -c */
+	bool follow;	      /* -1: false */
+};
+
+static int log_option(int c, void *ctx)
+{
+	struct log_opts *lo = ctx;
+
+	if (c == 'c')
+		lo->category = optarg;
+	else
+		lo->follow = false;
+	return 0;
+}
+
 static void usage(FILE *f)
 {
+	fprintf(f, "usage: " PROG " [-i INSTANCE] [-s STORE] [-d SECONDS] [-c CATEGORY]\n"
+		   "                 [--no-follow] [-w MS] [-o MS] [FILE]\n");
+	demo_usage_store(f, "log");
+	fprintf(f, "  -c, --category TEXT     the records' category (default: FILE's name up\n"
+		   "                          to its first dot)\n"
+		   "  -1, --no-follow         stop at the end of FILE instead of following it\n");
+	demo_usage_timeouts(f);
 	fprintf(f,
-		"usage: " PROG " [-i INSTANCE] [-s STORE] [-d SECONDS] [-c CATEGORY]\n"
-		"                 [--no-follow] [-w MS] [-o MS] [FILE]\n"
-		"  -i, --instance NAME     the instance (default: $BE_INSTANCE, else \"default\")\n"
-		"  -s, --store NAME        the log store (default \"" DEFAULT_STORE "\")\n"
-		"  -d, --duration SECONDS  stop after this long (default: at SIGTERM/SIGINT)\n"
-		"  -c, --category TEXT     the records' category (default: FILE's name up\n"
-		"                          to its first dot)\n"
-		"  -1, --no-follow         stop at the end of FILE instead of following it\n"
-		"  -w, --write-timeout MS  wait for ring space or the lock (default %d)\n"
-		"  -o, --open-timeout MS   wait for the daemon to create the ring (default %d)\n"
-		"  -h, --help              this text\n"
-		"  -V, --version           the version\n"
 		"Turns every line of FILE (default " DEFAULT_FILE " if it exists, else\n"
 		"standard input; \"-\" is standard input) into a log record; at the end,\n"
-		"flushes and prints a summary.  Exit status: 0 done, 1 an error, 2 bad usage.\n",
-		DEFAULT_WRITE_TIMEOUT, DEFAULT_OPEN_TIMEOUT);
-}
-
-static int parse_ms(const char *s, int min, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > INT_MAX)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
-}
-
-/* Seconds, fractions allowed, 0 for "until a signal": nanoseconds. */
-static int parse_seconds(const char *s, uint64_t *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 1e7)
-		return -EINVAL;
-	*out = (uint64_t)(v * (double)NSEC_PER_SEC);
-	return 0;
+		"flushes and prints a summary.  Exit status: 0 done, 1 an error, 2 bad usage.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "instance", required_argument, NULL, 'i' },
-		{ "store", required_argument, NULL, 's' },
-		{ "duration", required_argument, NULL, 'd' },
+		DEMO_LONG_OPTIONS,
 		{ "category", required_argument, NULL, 'c' },
 		{ "no-follow", no_argument, NULL, '1' },
-		{ "write-timeout", required_argument, NULL, 'w' },
-		{ "open-timeout", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct be_open_opts o = {
-		.instance = NULL,
-		.write_timeout_ms = DEFAULT_WRITE_TIMEOUT,
-		.open_timeout_ms = DEFAULT_OPEN_TIMEOUT,
-	};
-	const char *store = DEFAULT_STORE, *path = NULL, *base, *category = NULL;
+	static const struct demo_prog prog = { ":i:s:d:c:1w:o:hV", opts, usage, log_option, true };
+	struct log_opts lo = { .follow = true };
+	struct demo_opts a;
+	const char *path = NULL, *base;
 	struct input in = { .fd = -1 };
 	struct counts cnt = { 0 };
 	struct logctx lc = { 0 };
 	struct batch *b = NULL;
-	uint64_t duration = 0, start = 0, deadline;
+	uint64_t start = 0, deadline;
 	char catbuf[64];
-	bool follow = true;
-	int c, ret = 0, status = 1;
+	int ret = 0, status = 1;
 	sigset_t waitmask;
 	struct stat sb;
 	struct tm tm;
@@ -575,49 +459,10 @@ int main(int argc, char **argv)
 	be_store *st = NULL;
 	ssize_t n;
 
-	opterr = 0; /* one line of our own for a bad option */
-	while ((c = getopt_long(argc, argv, ":i:s:d:c:1w:o:hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			o.instance = optarg;
-			break;
-		case 's':
-			store = optarg;
-			break;
-		case 'd':
-			ret = parse_seconds(optarg, &duration);
-			break;
-		case 'c':
-			category = optarg;
-			break;
-		case '1':
-			follow = false;
-			break;
-		case 'w':
-			ret = parse_ms(optarg, -1, &o.write_timeout_ms);
-			break;
-		case 'o':
-			ret = parse_ms(optarg, -1, &o.open_timeout_ms);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf(PROG " %s\n", BE_VERSION_STRING);
-			return 0;
-		case ':':
-			fprintf(stderr, PROG ": option '%s' needs a value (see --help)\n",
-				argv[optind - 1]);
-			return 2;
-		default:
-			fprintf(stderr, PROG ": bad option '%s' (see --help)\n", argv[optind - 1]);
-			return 2;
-		}
-		if (ret) {
-			fprintf(stderr, PROG ": bad value '%s' for -%c (see --help)\n", optarg, c);
-			return 2;
-		}
-	}
+	demo_opts_init(&a, DEFAULT_STORE);
+	ret = demo_parse(&prog, argc, argv, &a, &lo);
+	if (ret >= 0)
+		return ret;
 	if (argc - optind > 1) {
 		fprintf(stderr, PROG ": more than one FILE (see --help)\n");
 		return 2;
@@ -629,11 +474,8 @@ int main(int argc, char **argv)
 	if (path && !strcmp(path, "-"))
 		path = NULL;
 
-	ret = signals_setup(&waitmask);
-	if (ret) {
-		fprintf(stderr, PROG ": signals: %s\n", strerror(-ret));
+	if (demo_signals_setup(&waitmask))
 		return 1;
-	}
 
 	/* The input first: a bad FILE is said before waiting for a ring. */
 	if (path) {
@@ -642,7 +484,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, PROG ": %s: %s\n", path, strerror(errno));
 			return 1;
 		}
-		in.follow = follow && fstat(in.fd, &sb) == 0 && S_ISREG(sb.st_mode);
+		in.follow = lo.follow && fstat(in.fd, &sb) == 0 && S_ISREG(sb.st_mode);
 		base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 	} else {
 		in.fd = STDIN_FILENO;
@@ -655,30 +497,22 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	lc.source = base;
-	if (!category) {
+	if (!lo.category) {
 		snprintf(catbuf, sizeof(catbuf), "%.*s", (int)strcspn(base, "."), base);
-		category = catbuf;
+		lo.category = catbuf;
 	}
-	lc.category = category;
-	lc.dpkg = !strcmp(category, "dpkg");
+	lc.category = lo.category;
+	lc.dpkg = !strcmp(lo.category, "dpkg");
 	now = time(NULL);
 	lc.this_year = localtime_r(&now, &tm) ? tm.tm_year + 1900 : 1970;
-	meta_init(&lc);
+	demo_meta_init(&lc.meta, lc.hostname, sizeof(lc.hostname), lc.host_id, sizeof(lc.host_id));
 
-	ret = be_open(store, &o, &st);
-	if (ret) {
-		fprintf(stderr, PROG ": %s: %s\n", store, be_strerror(ret));
+	if (demo_open(&a, BE_TYPE_LOG, "log", &st))
 		goto out;
-	}
-	if (be_store_type(st) != BE_TYPE_LOG) {
-		fprintf(stderr, PROG ": %s: not a log store: %s\n", store,
-			be_strerror(-EPROTOTYPE));
-		goto out;
-	}
 
-	start = clock_ns(CLOCK_MONOTONIC);
-	deadline = duration ? start + duration : UINT64_MAX;
-	while (!got_signal && !in.eof && clock_ns(CLOCK_MONOTONIC) < deadline) {
+	start = demo_clock_ns(CLOCK_MONOTONIC);
+	deadline = demo_deadline(start, a.duration);
+	while (!in.eof && demo_running(deadline)) {
 		/* A pipe or a terminal is read only when that cannot block. */
 		if (!in.follow && !input_wait(&in, deadline, &waitmask))
 			continue;
@@ -707,19 +541,11 @@ int main(int argc, char **argv)
 	goto flush;
 
 write_failed:
-	fprintf(stderr, PROG ": %s: %s\n", store, be_strerror(ret));
+	fprintf(stderr, PROG ": %s: %s\n", a.store, be_strerror(ret));
 flush:
-	ret = be_flush(st, FLUSH_TIMEOUT_MS);
-	printf(PROG ": %" PRIu64 " records written to %s, %" PRIu64 " dropped, %" PRIu64
-		    " timed out (%" PRIu64 " lines of %s, %" PRIu64 " cut, in %.1f s)%s\n",
-	       cnt.written, store, cnt.dropped, cnt.timed_out, cnt.lines, path ? path : "stdin",
-	       cnt.cut, (double)(clock_ns(CLOCK_MONOTONIC) - start) / (double)NSEC_PER_SEC,
-	       ret ? "" : ", durable");
-	fflush(stdout);
-	if (ret) {
-		fprintf(stderr, PROG ": %s: flush: %s\n", store, be_strerror(ret));
+	if (demo_finish(st, a.store, &cnt.w, start, "%" PRIu64 " lines of %s, %" PRIu64 " cut,",
+			cnt.lines, path ? path : "stdin", cnt.cut))
 		status = 1;
-	}
 out:
 	if (b) {
 		for (size_t i = 0; i < b->n; i++)

@@ -29,46 +29,22 @@
  * a write ends the next sleep at once.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <limits.h>
-#include <math.h>
-#include <poll.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "bufferengine.h"
 
 #define PROG "demo-metrics"
 
-#define NSEC_PER_SEC  1000000000ull
-#define NSEC_PER_MSEC 1000000ull
+#define DEFAULT_STORE	    "metrics"
+#define DEFAULT_INTERVAL_MS 100
 
-#define DEFAULT_STORE	      "metrics"
-#define DEFAULT_INTERVAL_MS   100
-#define DEFAULT_WRITE_TIMEOUT 500
-#define DEFAULT_OPEN_TIMEOUT  10000
-#define FLUSH_TIMEOUT_MS      10000
+#include "client/demo-util.h"
 
 #define LABEL_MAX  48 /* an attribute value: "cpu127", "nvme0n1p1" */
 #define CPU_STATES 8  /* user nice system idle iowait irq softirq steal */
 
 enum { CPU_USER, CPU_NICE, CPU_SYSTEM, CPU_IDLE, CPU_IOWAIT, CPU_IRQ, CPU_SOFTIRQ, CPU_STEAL };
-
-static volatile sig_atomic_t got_signal;
-
-/* What the writes came to. */
-struct counts {
-	uint64_t written;
-	uint64_t dropped;   /* -ENOBUFS: the ring was full, on_full = drop */
-	uint64_t timed_out; /* -ETIMEDOUT: full, or the lock held, too long */
-};
 
 /* One sample: the records of one be_write_metrics() call. */
 struct sample {
@@ -92,78 +68,6 @@ struct cpus {
 	size_t n, cap;
 };
 
-static void on_signal(int sig)
-{
-	got_signal = sig;
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Catch SIGTERM and SIGINT but keep them blocked; *waitmask gets the mask
- * that lets them in, for sleep_until().
- */
-static int signals_setup(sigset_t *waitmask)
-{
-	struct sigaction sa;
-	sigset_t block;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &block, waitmask) < 0)
-		return -errno;
-	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
-		return -errno;
-	sigdelset(waitmask, SIGTERM);
-	sigdelset(waitmask, SIGINT);
-	return 0;
-}
-
-/* Sleep until CLOCK_MONOTONIC reaches @until_ns, or a signal comes. */
-static void sleep_until(uint64_t until_ns, const sigset_t *waitmask)
-{
-	struct timespec ts;
-	uint64_t now;
-
-	while (!got_signal && (now = clock_ns(CLOCK_MONOTONIC)) < until_ns) {
-		ts.tv_sec = (time_t)((until_ns - now) / NSEC_PER_SEC);
-		ts.tv_nsec = (long)((until_ns - now) % NSEC_PER_SEC);
-		ppoll(NULL, 0, &ts, waitmask);
-	}
-}
-
-/* hostname and host_id (/etc/machine-id) for every record's meta. */
-static void meta_init(struct be_meta *meta, char *host, size_t hostlen, char *id, size_t idlen)
-{
-	FILE *f;
-
-	memset(meta, 0, sizeof(*meta));
-	meta->agent_id = PROG;
-	if (gethostname(host, hostlen) == 0) {
-		host[hostlen - 1] = '\0';
-		meta->hostname = host;
-	}
-	f = fopen("/etc/machine-id", "re");
-	if (!f)
-		return;
-	if (fgets(id, (int)idlen, f)) {
-		id[strcspn(id, " \t\r\n")] = '\0';
-		if (id[0])
-			meta->host_id = id;
-	}
-	fclose(f);
-}
-
 /* ---------------------------------------------------------------------------
  * The sample.
  */
@@ -171,20 +75,10 @@ static void meta_init(struct be_meta *meta, char *host, size_t hostlen, char *id
 static int sample_grow(struct sample *s)
 {
 	size_t cap = s->cap ? 2 * s->cap : 64;
-	void *p;
 
-	p = reallocarray(s->m, cap, sizeof(*s->m));
-	if (!p)
+	if (demo_grow(&s->m, cap, sizeof(*s->m)) || demo_grow(&s->attrs, cap, sizeof(*s->attrs)) ||
+	    demo_grow(&s->labels, cap, sizeof(*s->labels)))
 		return -ENOMEM;
-	s->m = p;
-	p = reallocarray(s->attrs, cap, sizeof(*s->attrs));
-	if (!p)
-		return -ENOMEM;
-	s->attrs = p;
-	p = reallocarray(s->labels, cap, sizeof(*s->labels));
-	if (!p)
-		return -ENOMEM;
-	s->labels = p;
 	s->cap = cap;
 	return 0;
 }
@@ -458,182 +352,44 @@ static int read_diskstats(struct sample *s)
 }
 
 /* ---------------------------------------------------------------------------
- * Writing.
- */
-
-/*
- * Write @n metrics; what a partial write left is tried again until the
- * library refuses it.  Drops and timeouts are counted, not errors.
- */
-static int write_metrics(be_store *st, const struct be_metric *m, size_t n, struct counts *c)
-{
-	size_t done = 0;
-	int ret;
-
-	while (done < n) {
-		ret = be_write_metrics(st, m + done, n - done);
-		if (ret == -ENOBUFS) {
-			c->dropped += n - done;
-			return 0;
-		}
-		if (ret == -ETIMEDOUT || ret == 0) {
-			c->timed_out += n - done;
-			return 0;
-		}
-		if (ret < 0)
-			return ret;
-		done += (size_t)ret;
-		c->written += (uint64_t)ret;
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------------------------------
  * Options.
  */
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: " PROG " [-i INSTANCE] [-s STORE] [-d SECONDS] [-n MS] [-w MS] [-o MS]\n"
-		"  -i, --instance NAME     the instance (default: $BE_INSTANCE, else \"default\")\n"
-		"  -s, --store NAME        the metric store (default \"" DEFAULT_STORE "\")\n"
-		"  -d, --duration SECONDS  stop after this long (default: at SIGTERM/SIGINT)\n"
-		"  -n, --interval MS       between samples (default %d)\n"
-		"  -w, --write-timeout MS  wait for ring space or the lock (default %d)\n"
-		"  -o, --open-timeout MS   wait for the daemon to create the ring (default %d)\n"
-		"  -h, --help              this text\n"
-		"  -V, --version           the version\n"
-		"Samples CPU, memory, load and disks from /proc and writes each sample as\n"
-		"one batch of metric records; at the end, flushes and prints a summary.\n"
-		"Exit status: 0 done, 1 an error, 2 bad usage.\n",
-		DEFAULT_INTERVAL_MS, DEFAULT_WRITE_TIMEOUT, DEFAULT_OPEN_TIMEOUT);
-}
-
-static int parse_ms(const char *s, int min, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > INT_MAX)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
-}
-
-/* Seconds, fractions allowed, 0 for "until a signal": nanoseconds. */
-static int parse_seconds(const char *s, uint64_t *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 1e7)
-		return -EINVAL;
-	*out = (uint64_t)(v * (double)NSEC_PER_SEC);
-	return 0;
+	demo_usage_sampler(f, "metric", "samples");
+	fprintf(f, "Samples CPU, memory, load and disks from /proc and writes each sample as\n"
+		   "one batch of metric records; at the end, flushes and prints a summary.\n"
+		   "Exit status: 0 done, 1 an error, 2 bad usage.\n");
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "instance", required_argument, NULL, 'i' },
-		{ "store", required_argument, NULL, 's' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "interval", required_argument, NULL, 'n' },
-		{ "write-timeout", required_argument, NULL, 'w' },
-		{ "open-timeout", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct be_open_opts o = {
-		.instance = NULL,
-		.write_timeout_ms = DEFAULT_WRITE_TIMEOUT,
-		.open_timeout_ms = DEFAULT_OPEN_TIMEOUT,
-	};
-	const char *store = DEFAULT_STORE, *what = NULL;
+	struct demo_opts a;
+	const char *what = NULL;
 	char host[256], host_id[64];
 	struct cpus prev = { 0 }, cur = { 0 }, tmp;
 	struct sample smp = { 0 };
-	struct counts cnt = { 0 };
+	struct demo_counts cnt = { 0 };
 	struct be_meta meta;
-	uint64_t duration = 0, start, next, deadline, samples = 0;
-	int interval = DEFAULT_INTERVAL_MS, c, ret, status = 1;
+	uint64_t start, next, deadline, samples = 0;
+	int interval, ret, status = 1;
 	sigset_t waitmask;
 	be_store *st = NULL;
 
-	opterr = 0; /* one line of our own for a bad option */
-	while ((c = getopt_long(argc, argv, ":i:s:d:n:w:o:hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			o.instance = optarg;
-			break;
-		case 's':
-			store = optarg;
-			break;
-		case 'd':
-			ret = parse_seconds(optarg, &duration);
-			break;
-		case 'n':
-			ret = parse_ms(optarg, 1, &interval);
-			break;
-		case 'w':
-			ret = parse_ms(optarg, -1, &o.write_timeout_ms);
-			break;
-		case 'o':
-			ret = parse_ms(optarg, -1, &o.open_timeout_ms);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf(PROG " %s\n", BE_VERSION_STRING);
-			return 0;
-		case ':':
-			fprintf(stderr, PROG ": option '%s' needs a value (see --help)\n",
-				argv[optind - 1]);
-			return 2;
-		default:
-			fprintf(stderr, PROG ": bad option '%s' (see --help)\n", argv[optind - 1]);
-			return 2;
-		}
-		if ((c == 'd' || c == 'n' || c == 'w' || c == 'o') && ret) {
-			fprintf(stderr, PROG ": bad value '%s' for -%c (see --help)\n", optarg, c);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n", argv[optind]);
-		return 2;
-	}
-
-	ret = signals_setup(&waitmask);
-	if (ret) {
-		fprintf(stderr, PROG ": signals: %s\n", strerror(-ret));
-		return 1;
-	}
-	meta_init(&meta, host, sizeof(host), host_id, sizeof(host_id));
+	ret = demo_sampler_start(argc, argv, usage, &a, &interval, &waitmask);
+	if (ret >= 0)
+		return ret;
+	demo_meta_init(&meta, host, sizeof(host), host_id, sizeof(host_id));
 	smp.meta = &meta;
 
-	ret = be_open(store, &o, &st);
-	if (ret) {
-		fprintf(stderr, PROG ": %s: %s\n", store, be_strerror(ret));
-		return 1;
-	}
-	if (be_store_type(st) != BE_TYPE_METRIC) {
-		fprintf(stderr, PROG ": %s: not a metric store: %s\n", store,
-			be_strerror(-EPROTOTYPE));
+	if (demo_open(&a, BE_TYPE_METRIC, "metric", &st))
 		goto out;
-	}
 
-	start = clock_ns(CLOCK_MONOTONIC);
-	deadline = duration ? start + duration : UINT64_MAX;
-	for (next = start; !got_signal && clock_ns(CLOCK_MONOTONIC) < deadline;) {
-		sample_reset(&smp, clock_ns(CLOCK_REALTIME));
+	start = demo_clock_ns(CLOCK_MONOTONIC);
+	deadline = demo_deadline(start, a.duration);
+	for (next = start; demo_running(deadline);) {
+		sample_reset(&smp, demo_clock_ns(CLOCK_REALTIME));
 		what = "/proc/stat";
 		ret = read_stat(&smp, &cur);
 		if (ret)
@@ -660,40 +416,26 @@ int main(int argc, char **argv)
 		if (ret)
 			goto fail;
 		sample_seal(&smp);
-		what = store;
-		ret = write_metrics(st, smp.m, smp.n, &cnt);
+		what = a.store;
+		ret = demo_write(st, BE_TYPE_METRIC, smp.m, smp.n, &cnt);
 		if (ret)
 			goto fail;
 		samples++;
-
-		/* A late sample does not make the next ones come faster. */
-		next += (uint64_t)interval * NSEC_PER_MSEC;
-		if (next < clock_ns(CLOCK_MONOTONIC))
-			next = clock_ns(CLOCK_MONOTONIC);
-		sleep_until(next < deadline ? next : deadline, &waitmask);
+		demo_pace(&next, interval, deadline, &waitmask);
 	}
 	status = 0;
 	goto flush;
 
 fail:
 	/* be_strerror() speaks of rings: for a file or memory, the plain text. */
-	if (what == store)
+	if (what == a.store)
 		fprintf(stderr, PROG ": %s: %s\n", what, be_strerror(ret));
 	else
 		fprintf(stderr, PROG ": %s: %s\n", what,
 			ret == -EBADMSG ? "unexpected format" : strerror(-ret));
 flush:
-	ret = be_flush(st, FLUSH_TIMEOUT_MS);
-	printf(PROG ": %" PRIu64 " records written to %s, %" PRIu64 " dropped, %" PRIu64
-		    " timed out (%" PRIu64 " samples in %.1f s)%s\n",
-	       cnt.written, store, cnt.dropped, cnt.timed_out, samples,
-	       (double)(clock_ns(CLOCK_MONOTONIC) - start) / (double)NSEC_PER_SEC,
-	       ret ? "" : ", durable");
-	fflush(stdout);
-	if (ret) {
-		fprintf(stderr, PROG ": %s: flush: %s\n", store, be_strerror(ret));
+	if (demo_finish(st, a.store, &cnt, start, "%" PRIu64 " samples", samples))
 		status = 1;
-	}
 out:
 	be_close(st);
 	sample_free(&smp);

@@ -31,45 +31,24 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-
-#include "bufferengine.h"
 
 #define PROG "demo-procs"
 
-#define NSEC_PER_SEC  1000000000ull
-#define NSEC_PER_MSEC 1000000ull
+#define DEFAULT_STORE	    "processes"
+#define DEFAULT_INTERVAL_MS 1000
 
-#define DEFAULT_STORE	      "processes"
-#define DEFAULT_INTERVAL_MS   1000
-#define DEFAULT_WRITE_TIMEOUT 500
-#define DEFAULT_OPEN_TIMEOUT  10000
-#define FLUSH_TIMEOUT_MS      10000
+#include "client/demo-util.h"
 
 #define CMDLINE_MAX 4096 /* longer command lines are cut here */
 #define USER_CACHE  64
 #define NO_STR	    SIZE_MAX /* a string offset: absent */
-
-static volatile sig_atomic_t got_signal;
-
-struct counts {
-	uint64_t written;
-	uint64_t dropped;   /* -ENOBUFS: the ring was full, on_full = drop */
-	uint64_t timed_out; /* -ETIMEDOUT: full, or the lock held, too long */
-};
 
 /* What the next snapshot needs of a process: its CPU time then. */
 struct seen {
@@ -106,60 +85,8 @@ struct host {
 	char host_id[64];
 };
 
-static void on_signal(int sig)
-{
-	got_signal = sig;
-}
-
-static uint64_t clock_ns(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Catch SIGTERM and SIGINT but keep them blocked; *waitmask gets the mask
- * that lets them in, for sleep_until().
- */
-static int signals_setup(sigset_t *waitmask)
-{
-	struct sigaction sa;
-	sigset_t block;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	if (sigprocmask(SIG_BLOCK, &block, waitmask) < 0)
-		return -errno;
-	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
-		return -errno;
-	sigdelset(waitmask, SIGTERM);
-	sigdelset(waitmask, SIGINT);
-	return 0;
-}
-
-/* Sleep until CLOCK_MONOTONIC reaches @until_ns, or a signal comes. */
-static void sleep_until(uint64_t until_ns, const sigset_t *waitmask)
-{
-	struct timespec ts;
-	uint64_t now;
-
-	while (!got_signal && (now = clock_ns(CLOCK_MONOTONIC)) < until_ns) {
-		ts.tv_sec = (time_t)((until_ns - now) / NSEC_PER_SEC);
-		ts.tv_nsec = (long)((until_ns - now) % NSEC_PER_SEC);
-		ppoll(NULL, 0, &ts, waitmask);
-	}
-}
-
 static void host_init(struct host *h)
 {
-	FILE *f;
-
 	memset(h, 0, sizeof(*h));
 	h->hz = sysconf(_SC_CLK_TCK);
 	if (h->hz <= 0)
@@ -167,20 +94,7 @@ static void host_init(struct host *h)
 	h->page = sysconf(_SC_PAGESIZE);
 	if (h->page <= 0)
 		h->page = 4096;
-	h->meta.agent_id = PROG;
-	if (gethostname(h->hostname, sizeof(h->hostname)) == 0) {
-		h->hostname[sizeof(h->hostname) - 1] = '\0';
-		h->meta.hostname = h->hostname;
-	}
-	f = fopen("/etc/machine-id", "re");
-	if (!f)
-		return;
-	if (fgets(h->host_id, sizeof(h->host_id), f)) {
-		h->host_id[strcspn(h->host_id, " \t\r\n")] = '\0';
-		if (h->host_id[0])
-			h->meta.host_id = h->host_id;
-	}
-	fclose(f);
+	demo_meta_init(&h->meta, h->hostname, sizeof(h->hostname), h->host_id, sizeof(h->host_id));
 }
 
 /* MemTotal in bytes, or 0 when /proc/meminfo does not say. */
@@ -260,20 +174,10 @@ static const char *user_name(struct user_cache *uc, uint32_t uid, char *num, siz
 static int snap_grow(struct snap *s)
 {
 	size_t cap = s->cap ? 2 * s->cap : 256;
-	void *p;
 
-	p = reallocarray(s->p, cap, sizeof(*s->p));
-	if (!p)
+	if (demo_grow(&s->p, cap, sizeof(*s->p)) || demo_grow(&s->seen, cap, sizeof(*s->seen)) ||
+	    demo_grow(&s->str, cap, sizeof(*s->str)))
 		return -ENOMEM;
-	s->p = p;
-	p = reallocarray(s->seen, cap, sizeof(*s->seen));
-	if (!p)
-		return -ENOMEM;
-	s->seen = p;
-	p = reallocarray(s->str, cap, sizeof(*s->str));
-	if (!p)
-		return -ENOMEM;
-	s->str = p;
 	s->cap = cap;
 	return 0;
 }
@@ -519,187 +423,48 @@ out:
 }
 
 /* ---------------------------------------------------------------------------
- * Writing.
- */
-
-/*
- * Write @n records; what a partial write left is tried again until the
- * library refuses it.  Drops and timeouts are counted, not errors.
- */
-static int write_procs(be_store *st, const struct be_process *p, size_t n, struct counts *c)
-{
-	size_t done = 0;
-	int ret;
-
-	while (done < n) {
-		ret = be_write_processes(st, p + done, n - done);
-		if (ret == -ENOBUFS) {
-			c->dropped += n - done;
-			return 0;
-		}
-		if (ret == -ETIMEDOUT || ret == 0) {
-			c->timed_out += n - done;
-			return 0;
-		}
-		if (ret < 0)
-			return ret;
-		done += (size_t)ret;
-		c->written += (uint64_t)ret;
-	}
-	return 0;
-}
-
-/* ---------------------------------------------------------------------------
  * Options.
  */
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: " PROG " [-i INSTANCE] [-s STORE] [-d SECONDS] [-n MS] [-w MS] [-o MS]\n"
-		"  -i, --instance NAME     the instance (default: $BE_INSTANCE, else \"default\")\n"
-		"  -s, --store NAME        the process store (default \"" DEFAULT_STORE "\")\n"
-		"  -d, --duration SECONDS  stop after this long (default: at SIGTERM/SIGINT)\n"
-		"  -n, --interval MS       between snapshots (default %d)\n"
-		"  -w, --write-timeout MS  wait for ring space or the lock (default %d)\n"
-		"  -o, --open-timeout MS   wait for the daemon to create the ring (default %d)\n"
-		"  -h, --help              this text\n"
-		"  -V, --version           the version\n"
-		"Snapshots the process table from /proc and writes each snapshot as one\n"
-		"batch of process records; at the end, flushes and prints a summary.\n"
-		"Exit status: 0 done, 1 an error, 2 bad usage.\n",
-		DEFAULT_INTERVAL_MS, DEFAULT_WRITE_TIMEOUT, DEFAULT_OPEN_TIMEOUT);
-}
-
-static int parse_ms(const char *s, int min, int *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > INT_MAX)
-		return -EINVAL;
-	*out = (int)v;
-	return 0;
-}
-
-/* Seconds, fractions allowed, 0 for "until a signal": nanoseconds. */
-static int parse_seconds(const char *s, uint64_t *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 1e7)
-		return -EINVAL;
-	*out = (uint64_t)(v * (double)NSEC_PER_SEC);
-	return 0;
+	demo_usage_sampler(f, "process", "snapshots");
+	fprintf(f, "Snapshots the process table from /proc and writes each snapshot as one\n"
+		   "batch of process records; at the end, flushes and prints a summary.\n"
+		   "Exit status: 0 done, 1 an error, 2 bad usage.\n");
 }
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "instance", required_argument, NULL, 'i' },
-		{ "store", required_argument, NULL, 's' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "interval", required_argument, NULL, 'n' },
-		{ "write-timeout", required_argument, NULL, 'w' },
-		{ "open-timeout", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	struct be_open_opts o = {
-		.instance = NULL,
-		.write_timeout_ms = DEFAULT_WRITE_TIMEOUT,
-		.open_timeout_ms = DEFAULT_OPEN_TIMEOUT,
-	};
-	const char *store = DEFAULT_STORE;
+	struct demo_opts a;
 	struct snap snaps[2] = { 0 }, *cur = &snaps[0], *prev = &snaps[1], *tmp;
 	struct user_cache uc = { .n = 0 };
-	struct counts cnt = { 0 };
+	struct demo_counts cnt = { 0 };
 	struct snap_ctx x = { 0 };
 	struct host h;
-	uint64_t duration = 0, start, next, deadline, id_base, nsnaps = 0, taken, prev_taken = 0;
-	int interval = DEFAULT_INTERVAL_MS, c, ret = 0, status = 1;
+	uint64_t start, next, deadline, id_base, nsnaps = 0, taken, prev_taken = 0;
+	int interval, ret = 0, status = 1;
 	sigset_t waitmask;
 	be_store *st = NULL;
 
-	opterr = 0; /* one line of our own for a bad option */
-	while ((c = getopt_long(argc, argv, ":i:s:d:n:w:o:hV", opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			o.instance = optarg;
-			break;
-		case 's':
-			store = optarg;
-			break;
-		case 'd':
-			ret = parse_seconds(optarg, &duration);
-			break;
-		case 'n':
-			ret = parse_ms(optarg, 1, &interval);
-			break;
-		case 'w':
-			ret = parse_ms(optarg, -1, &o.write_timeout_ms);
-			break;
-		case 'o':
-			ret = parse_ms(optarg, -1, &o.open_timeout_ms);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf(PROG " %s\n", BE_VERSION_STRING);
-			return 0;
-		case ':':
-			fprintf(stderr, PROG ": option '%s' needs a value (see --help)\n",
-				argv[optind - 1]);
-			return 2;
-		default:
-			fprintf(stderr, PROG ": bad option '%s' (see --help)\n", argv[optind - 1]);
-			return 2;
-		}
-		if (ret) {
-			fprintf(stderr, PROG ": bad value '%s' for -%c (see --help)\n", optarg, c);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, PROG ": unexpected argument '%s' (see --help)\n", argv[optind]);
-		return 2;
-	}
-
-	ret = signals_setup(&waitmask);
-	if (ret) {
-		fprintf(stderr, PROG ": signals: %s\n", strerror(-ret));
-		return 1;
-	}
+	ret = demo_sampler_start(argc, argv, usage, &a, &interval, &waitmask);
+	if (ret >= 0)
+		return ret;
 	host_init(&h);
 	x.h = &h;
 	x.uc = &uc;
-	id_base = (clock_ns(CLOCK_REALTIME) / NSEC_PER_SEC) << 32;
+	id_base = (demo_clock_ns(CLOCK_REALTIME) / NSEC_PER_SEC) << 32;
 
-	ret = be_open(store, &o, &st);
-	if (ret) {
-		fprintf(stderr, PROG ": %s: %s\n", store, be_strerror(ret));
-		return 1;
-	}
-	if (be_store_type(st) != BE_TYPE_PROCESS) {
-		fprintf(stderr, PROG ": %s: not a process store: %s\n", store,
-			be_strerror(-EPROTOTYPE));
+	if (demo_open(&a, BE_TYPE_PROCESS, "process", &st))
 		goto out;
-	}
 
-	start = clock_ns(CLOCK_MONOTONIC);
-	deadline = duration ? start + duration : UINT64_MAX;
-	for (next = start; !got_signal && clock_ns(CLOCK_MONOTONIC) < deadline;) {
-		uint64_t real = clock_ns(CLOCK_REALTIME);
+	start = demo_clock_ns(CLOCK_MONOTONIC);
+	deadline = demo_deadline(start, a.duration);
+	for (next = start; demo_running(deadline);) {
+		uint64_t real = demo_clock_ns(CLOCK_REALTIME);
 
-		taken = clock_ns(CLOCK_MONOTONIC);
-		x.uptime_ns = clock_ns(CLOCK_BOOTTIME);
+		taken = demo_clock_ns(CLOCK_MONOTONIC);
+		x.uptime_ns = demo_clock_ns(CLOCK_BOOTTIME);
 		x.boot_ns = real - x.uptime_ns;
 		x.memtotal = mem_total();
 		x.prev = prev->seen;
@@ -715,9 +480,9 @@ int main(int argc, char **argv)
 			cur->p[i].snapshot_id = id_base + nsnaps + 1;
 			cur->p[i].snapshot_ts_ns = real;
 		}
-		ret = write_procs(st, cur->p, cur->n, &cnt);
+		ret = demo_write(st, BE_TYPE_PROCESS, cur->p, cur->n, &cnt);
 		if (ret) {
-			fprintf(stderr, PROG ": %s: %s\n", store, be_strerror(ret));
+			fprintf(stderr, PROG ": %s: %s\n", a.store, be_strerror(ret));
 			goto flush;
 		}
 		nsnaps++;
@@ -726,25 +491,12 @@ int main(int argc, char **argv)
 		prev = cur;
 		cur = tmp;
 		prev_taken = taken;
-
-		next += (uint64_t)interval * NSEC_PER_MSEC;
-		if (next < clock_ns(CLOCK_MONOTONIC))
-			next = clock_ns(CLOCK_MONOTONIC);
-		sleep_until(next < deadline ? next : deadline, &waitmask);
+		demo_pace(&next, interval, deadline, &waitmask);
 	}
 	status = 0;
 flush:
-	ret = be_flush(st, FLUSH_TIMEOUT_MS);
-	printf(PROG ": %" PRIu64 " records written to %s, %" PRIu64 " dropped, %" PRIu64
-		    " timed out (%" PRIu64 " snapshots in %.1f s)%s\n",
-	       cnt.written, store, cnt.dropped, cnt.timed_out, nsnaps,
-	       (double)(clock_ns(CLOCK_MONOTONIC) - start) / (double)NSEC_PER_SEC,
-	       ret ? "" : ", durable");
-	fflush(stdout);
-	if (ret) {
-		fprintf(stderr, PROG ": %s: flush: %s\n", store, be_strerror(ret));
+	if (demo_finish(st, a.store, &cnt, start, "%" PRIu64 " snapshots", nsnaps))
 		status = 1;
-	}
 out:
 	be_close(st);
 	snap_free(&snaps[0]);

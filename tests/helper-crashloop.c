@@ -116,6 +116,7 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+/* Not tu_sleep_us(): only `interrupted` cuts it short, not any signal (SIGALRM...). */
 static void sleep_us(uint64_t us)
 {
 	struct timespec ts = { (time_t)(us / 1000000), (long)(us % 1000000) * 1000L };
@@ -207,28 +208,6 @@ static pid_t spawn_writer(const char *instance, uint32_t id, unsigned seed)
 	signal(SIGALRM, SIG_DFL);
 	writer_main(instance, id, seed);
 	_exit(0);
-}
-
-/* Reap pid within timeout_ms: its exit status, 128 + signal, -2 when it had to be killed. */
-static int wait_exit(pid_t pid, uint64_t timeout_ms)
-{
-	uint64_t end = now_us() + timeout_ms * 1000;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-		if (r < 0)
-			return -1;
-		if (now_us() >= end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -2;
-		}
-		sleep_us(2000);
-	}
 }
 
 /* ------------------------------------------------------------------------
@@ -360,30 +339,6 @@ static void print_log_tail(const char *path)
 	       text);
 }
 
-static void rm_tree(const char *path)
-{
-	struct stat st;
-	struct dirent *e;
-	DIR *dir;
-
-	if (lstat(path, &st) < 0)
-		return;
-	if (S_ISDIR(st.st_mode) && (dir = opendir(path))) {
-		while ((e = readdir(dir))) {
-			char sub[1024];
-
-			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-				continue;
-			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-			rm_tree(sub);
-		}
-		closedir(dir);
-		rmdir(path);
-	} else {
-		unlink(path);
-	}
-}
-
 /* Only what this helper made: its scratch directory and its instance's shm objects. */
 static void cleanup_own(const struct tu_daemon *d)
 {
@@ -391,7 +346,7 @@ static void cleanup_own(const struct tu_daemon *d)
 	struct dirent *e;
 	DIR *dir;
 
-	rm_tree(d->dir);
+	tu_rm_rf(d->dir);
 	snprintf(prefix, sizeof(prefix), RING_SHM_PREFIX "%s", d->instance);
 	if ((dir = opendir(RING_SHM_DIR))) {
 		while ((e = readdir(dir))) {
@@ -406,14 +361,6 @@ static void cleanup_own(const struct tu_daemon *d)
 	}
 }
 
-/* A daemon started by hand: recorded (like testutil's) so that a run's cleanup kills it. */
-static void pid_path(char *path, size_t len, pid_t pid)
-{
-	snprintf(path, len, "/tmp/be-test-%s", tu_run_id());
-	mkdir(path, 0755);
-	snprintf(path + strlen(path), len - strlen(path), "/pid.%d", (int)pid);
-}
-
 /*
  * early_kill() - start the daemon and SIGKILL it after delay_us, without
  * waiting for it to serve the store: often in the middle of its recovery
@@ -422,26 +369,12 @@ static void pid_path(char *path, size_t len, pid_t pid)
  */
 static int early_kill(struct tu_daemon *d, const char *path, uint64_t delay_us)
 {
-	char pidfile[128];
 	struct ring_map m;
-	int status, attached = 0, fd;
-	pid_t pid = fork();
+	int status, attached = 0;
+	pid_t pid = tu_daemon_spawn(d, path, NULL); /* recorded for a run's cleanup */
 
 	if (pid < 0)
 		return -1;
-	if (pid == 0) {
-		fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-		if (fd >= 0) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-		}
-		execl(path, "bufferengined", "-c", d->conf, (char *)NULL);
-		_exit(127);
-	}
-	pid_path(pidfile, sizeof(pidfile), pid);
-	fd = open(pidfile, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
 	sleep_us(delay_us);
 	if (ring_open(d->instance, STORE, RING_OPEN_RDONLY, &m) == 0) {
 		attached = READ_ONCE(m.hdr->daemon_pid) == (uint32_t)pid;
@@ -449,7 +382,7 @@ static int early_kill(struct tu_daemon *d, const char *path, uint64_t delay_us)
 	}
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
-	unlink(pidfile);
+	tu_forget_pid(pid);
 	return WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL ? attached : -1;
 }
 
@@ -747,7 +680,7 @@ int main(int argc, char **argv)
 	if (fail && d.pid <= 0 && start_daemon(&d, daemon_path, 0) == 0)
 		printf("crashloop: started a daemon again for the writers' final flush\n");
 	for (uint32_t w = 0; w < writers; w++) {
-		st = wait_exit(pids[w], FINAL_FLUSH_MS + 10000);
+		st = tu_wait_exit(pids[w], FINAL_FLUSH_MS + 10000);
 		if (st != 0) {
 			printf("crashloop: writer %u ended with %d (10 open, 11 write, 12 flush, "
 			       "13 final flush %d, -2 killed: still running)\n", w, st,

@@ -26,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,63 +44,15 @@
 #define LOGARGS(d) (d)->log, tu_file_text((d)->log)
 
 /* ------------------------------------------------------------------------
- * Time, bounded waits, processes.
+ * Files.
  */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* A bound in ms, stretched like Check's own timeouts in sanitized runs. */
-static int bound(int ms)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	int mult = m ? atoi(m) : 1;
-
-	return ms * (mult > 1 ? mult : 1);
-}
-
-/*
- * wait_exit() - reap pid within timeout_ms: its exit status, 128 + signal,
- * -1 when waitpid fails, -2 when it did not exit in time (then it is killed).
- */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-		if (r < 0)
-			return -1;
-		if (now_ms() >= end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -2;
-		}
-		sleep_ms(2);
-	}
-}
-
+/* Its size, 0 when it is not there: an offset into its text (tu_file_text() + at). */
 static long file_size(const char *path)
 {
-	struct stat sb;
+	off_t size = tu_file_size(path);
 
-	return stat(path, &sb) == 0 ? (long)sb.st_size : 0;
+	return size > 0 ? (long)size : 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -111,21 +62,12 @@ static long file_size(const char *path)
 /* Start bufferengined-hooks on d->conf with BE_CRASH_AT=crash_at (stderr to d->log). */
 static pid_t start_hooks(struct tu_daemon *d, const char *crash_at)
 {
-	pid_t pid = fork();
+	char env[128];
+	pid_t pid;
 
+	snprintf(env, sizeof(env), "BE_CRASH_AT=%s", crash_at);
+	pid = tu_daemon_spawn(d, HOOKS_DAEMON, env);
 	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-		if (fd >= 0) {
-			dup2(fd, 2);
-			dup2(fd, 1);
-		}
-		setenv("BE_CRASH_AT", crash_at, 1);
-		execl(HOOKS_DAEMON, "bufferengined", "-c", d->conf, (char *)NULL);
-		_exit(127);
-	}
-	tu_note_pid(pid);
 	return pid;
 }
 
@@ -135,10 +77,9 @@ static pid_t start_hooks(struct tu_daemon *d, const char *crash_at)
  */
 static int wait_hooks_attached(struct tu_daemon *d, pid_t pid, const char *store, int *status)
 {
-	uint64_t end = now_ms() + (uint64_t)bound(10000);
+	uint64_t end = tu_now_ms() + (uint64_t)tu_bound(10000);
 
 	for (;;) {
-		struct ring_map m;
 		int ws;
 
 		if (waitpid(pid, &ws, WNOHANG) == pid) {
@@ -146,17 +87,13 @@ static int wait_hooks_attached(struct tu_daemon *d, pid_t pid, const char *store
 			*status = WIFSIGNALED(ws) ? 128 + WTERMSIG(ws) : WEXITSTATUS(ws);
 			return 0;
 		}
-		if (ring_open(d->instance, store, RING_OPEN_RDONLY, &m) == 0) {
-			uint32_t dp = READ_ONCE(m.hdr->daemon_pid);
-			uint32_t state = READ_ONCE(m.hdr->daemon_state);
-
-			ring_unmap(&m);
-			if (dp == (uint32_t)pid && state == RING_DAEMON_RUNNING)
-				return 1;
-		}
-		ck_assert_msg(now_ms() < end, "bufferengined-hooks neither served store %s nor ended "
-			      "in %d ms" LOGFMT, store, bound(10000), LOGARGS(d));
-		sleep_ms(2);
+		if (tu_ring_attached(d->instance, store, pid))
+			return 1;
+		ck_assert_msg(tu_now_ms() < end,
+			      "bufferengined-hooks neither served store %s nor ended "
+			      "in %d ms" LOGFMT,
+			      store, tu_bound(10000), LOGARGS(d));
+		tu_sleep_ms(2);
 	}
 }
 
@@ -164,7 +101,7 @@ static int wait_hooks_attached(struct tu_daemon *d, pid_t pid, const char *store
 static void assert_hooks_crashed(struct tu_daemon *d, pid_t pid, const char *point, int timeout)
 {
 	char want[128];
-	int st = wait_exit(pid, timeout);
+	int st = tu_wait_exit(pid, timeout);
 
 	tu_forget_pid(pid);
 	ck_assert_msg(st == 128 + SIGKILL,
@@ -174,27 +111,6 @@ static void assert_hooks_crashed(struct tu_daemon *d, pid_t pid, const char *poi
 	snprintf(want, sizeof(want), "test hook: crashing at %s\n", point);
 	ck_assert_msg(strstr(tu_file_text(d->log), want) != NULL,
 		      "bufferengined-hooks died by SIGKILL but does not say \"%s\"" LOGFMT, want,
-		      LOGARGS(d));
-}
-
-static void start_daemon(struct tu_daemon *d, const char *store)
-{
-	ck_assert_msg(tu_daemon_start(d, store) == 0, "bufferengined did not come up" LOGFMT,
-		      LOGARGS(d));
-}
-
-/* Like tu_daemon_stop(), but bounded: a daemon that does not exit is a failure. */
-static void stop_daemon(struct tu_daemon *d, int sig, int want)
-{
-	int st;
-
-	ck_assert_int_gt(d->pid, 0);
-	kill(d->pid, sig);
-	st = wait_exit(d->pid, bound(15000));
-	tu_forget_pid(d->pid);
-	d->pid = 0;
-	ck_assert_msg(st == want, "bufferengined after signal %d: status %d, expected %d "
-		      "(-2: still running after %d ms, killed)" LOGFMT, sig, st, want, bound(15000),
 		      LOGARGS(d));
 }
 
@@ -236,10 +152,10 @@ static uint64_t acked_of(uint32_t w)
 static int write_one(be_store *s, uint32_t id, uint64_t c)
 {
 	struct wrec r = { WREC_MAGIC, id, c };
-	uint64_t end = now_ms() + (uint64_t)bound(20000);
+	uint64_t end = tu_now_ms() + (uint64_t)tu_bound(20000);
 	int ret;
 
-	while ((ret = be_write(s, &r, sizeof(r))) == -ETIMEDOUT && now_ms() < end)
+	while ((ret = be_write(s, &r, sizeof(r))) == -ETIMEDOUT && tu_now_ms() < end)
 		__atomic_fetch_add(&wstats[id].write_timeouts, 1, __ATOMIC_RELAXED);
 	if (ret == 0)
 		__atomic_store_n(&wstats[id].written, c + 1, __ATOMIC_RELEASE);
@@ -255,18 +171,15 @@ static int write_one(be_store *s, uint32_t id, uint64_t c)
 static pid_t spawn_writer(const char *instance, const char *store, uint32_t id, uint64_t n,
 			  unsigned flush_every)
 {
-	struct be_open_opts o = { .instance = instance, .write_timeout_ms = 200,
-				  .open_timeout_ms = bound(5000) };
-	pid_t parent = getpid(), pid = fork();
+	struct be_open_opts o = { .instance = instance,
+				  .write_timeout_ms = 200,
+				  .open_timeout_ms = tu_bound(5000) };
+	pid_t pid = tu_spawn();
 	be_store *s;
 	int ret;
 
-	ck_assert_int_ge(pid, 0);
 	if (pid != 0)
 		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(9);
 	ret = be_open(store, &o, &s);
 	if (ret) {
 		fprintf(stderr, "writer %u: be_open: %s\n", id, be_strerror(ret));
@@ -291,7 +204,7 @@ static pid_t spawn_writer(const char *instance, const char *store, uint32_t id, 
 			_exit(12);
 		}
 	}
-	ret = be_flush(s, bound(20000));
+	ret = be_flush(s, tu_bound(20000));
 	if (ret) {
 		fprintf(stderr, "writer %u: final be_flush: %s\n", id, be_strerror(ret));
 		_exit(13);
@@ -304,7 +217,7 @@ static pid_t spawn_writer(const char *instance, const char *store, uint32_t id, 
 static void assert_writers_exit(struct tu_daemon *d, const pid_t *pids, uint32_t n, int timeout)
 {
 	for (uint32_t w = 0; w < n; w++) {
-		int st = wait_exit(pids[w], timeout);
+		int st = tu_wait_exit(pids[w], timeout);
 
 		ck_assert_msg(st == 0,
 			      "writer %u (pid %d) ended with %d (10 open, 11 write, 12 flush, "
@@ -496,7 +409,7 @@ static void crash_run(const char *point, unsigned n, const char *stores, const c
 	for (uint32_t w = 0; w < CRASH_WRITERS; w++)
 		pids[w] = spawn_writer(d.instance, "s", w, CRASH_RECORDS, 3 + 5 * w);
 
-	assert_hooks_crashed(&d, hooks, point, bound(15000));
+	assert_hooks_crashed(&d, hooks, point, tu_bound(15000));
 	/* The writers go on: they fill the ring while no daemon runs. */
 	for (uint32_t w = 0; w < CRASH_WRITERS; w++)
 		acked[w] = acked_of(w);
@@ -507,9 +420,9 @@ static void crash_run(const char *point, unsigned n, const char *stores, const c
 			      "mid-run" LOGFMT, w, spec, LOGARGS(&d));
 
 	log_at = file_size(d.log);
-	start_daemon(&d, "s");
-	assert_writers_exit(&d, pids, CRASH_WRITERS, bound(30000));
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_start(&d, "s");
+	assert_writers_exit(&d, pids, CRASH_WRITERS, tu_bound(30000));
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 	if (want_log)
 		ck_assert_msg(strstr(tu_file_text(d.log) + log_at, want_log) != NULL,
 			      "the restart after a crash at %s does not log \"%s\"" LOGFMT, spec,
@@ -587,7 +500,7 @@ static void write_both(struct tu_daemon *d, be_store **s, uint64_t from, uint64_
 static void flush_both(struct tu_daemon *d, be_store **s, uint64_t upto)
 {
 	for (uint32_t w = 0; w < 2; w++) {
-		int ret = be_flush(s[w], bound(5000));
+		int ret = be_flush(s[w], tu_bound(5000));
 
 		ck_assert_msg(ret == 0, "writer %u: be_flush: %s" LOGFMT, w, be_strerror(ret),
 			      LOGARGS(d));
@@ -620,7 +533,7 @@ START_TEST(test_crash_final_flush)
 	/* Not flushed: at SIGTERM the final flush has 240K to write, in 64K batches. */
 	write_both(&d, s, n1, n2);
 	kill(hooks, SIGTERM);
-	assert_hooks_crashed(&d, hooks, "final_flush", bound(10000));
+	assert_hooks_crashed(&d, hooks, "final_flush", tu_bound(10000));
 	acked[0] = acked_of(0);
 	acked[1] = acked_of(1);
 	assert_acked_on_disk(&d, "s", 2, n3, acked);
@@ -628,12 +541,12 @@ START_TEST(test_crash_final_flush)
 	/* Written while no daemon runs, then a real one takes over. */
 	write_both(&d, s, n2, n2 + 100);
 	log_at = file_size(d.log);
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 	write_both(&d, s, n2 + 100, n3);
 	flush_both(&d, s, n3);
 	ck_assert_int_eq(be_close(s[0]), 0);
 	ck_assert_int_eq(be_close(s[1]), 0);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 	/* The batch that died was written and synced: the restart must not write it again. */
 	ck_assert_msg(strstr(tu_file_text(d.log) + log_at, "tail moved forward") != NULL,
 		      "the restart after a crash in the final flush does not log \"tail moved "
@@ -681,12 +594,12 @@ START_TEST(test_crash_recovery_truncated)
 	wstats_map();
 	tu_daemon_config(&d, "shutdown_flush_timeout = 10s",
 			 STORE_CRASH("1M"));
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 	s[0] = open_store(&d, "s");
 	s[1] = open_store(&d, "s");
 	write_both(&d, s, 0, n1);
 	flush_both(&d, s, n1);
-	stop_daemon(&d, SIGKILL, 128 + SIGKILL);
+	tu_assert_daemon_stop(&d, SIGKILL, 128 + SIGKILL);
 	/* Records that only the ring holds, for the next daemon. */
 	write_both(&d, s, n1, n2);
 
@@ -719,12 +632,12 @@ START_TEST(test_crash_recovery_truncated)
 
 	/* The recovery of the recovery: a real daemon, and nothing torn is left. */
 	log_at = file_size(d.log);
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 	write_both(&d, s, n2, n3);
 	flush_both(&d, s, n3);
 	ck_assert_int_eq(be_close(s[0]), 0);
 	ck_assert_int_eq(be_close(s[1]), 0);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 	ck_assert_msg(strstr(tu_file_text(d.log) + log_at, "torn tail") == NULL,
 		      "the second recovery found a torn tail again" LOGFMT, LOGARGS(&d));
 	assert_read_back(&d, "s", 2, n3);
@@ -744,10 +657,8 @@ START_TEST(test_crashloop_50)
 	pid_t pid;
 
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
+	pid = tu_spawn();
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		dup2(p[1], 1);
 		dup2(p[1], 2);
 		execv(argv[0], argv);
@@ -771,7 +682,7 @@ START_TEST(test_crashloop_50)
 	}
 	out[used] = 0;
 	close(p[0]);
-	st = wait_exit(pid, bound(10000));
+	st = tu_wait_exit(pid, tu_bound(10000));
 	ck_assert_msg(st == 0, "helper-crashloop --rounds 50: status %d (1 check failed, 3 run "
 		      "failed, 127 not built); its output:\n%s", st, out);
 	ck_assert_msg(strstr(out, "crashloop: rounds 50, ") != NULL,

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,118 +29,6 @@
 
 #define LOGFMT "\n--- daemon log %s ---\n%s"
 #define LOGARGS(d) (d)->log, tu_file_text((d)->log)
-
-/* ------------------------------------------------------------------------
- * Time and bounded waits.
- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* A bound in ms, stretched like Check's own timeouts in sanitized runs. */
-static int bound(int ms)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	int mult = m ? atoi(m) : 1;
-
-	return ms * (mult > 1 ? mult : 1);
-}
-
-/*
- * wait_exit() - reap pid within timeout_ms: its exit status, 128 + signal,
- * -1 when waitpid fails, -2 when it did not exit in time (then it is killed).
- */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-		if (r < 0)
-			return -1;
-		if (now_ms() >= end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -2;
-		}
-		sleep_ms(2);
-	}
-}
-
-/* A whole small file into buf (NUL-terminated, possibly cut). */
-static const char *read_text(const char *path, char *buf, size_t len)
-{
-	ssize_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		n = read(fd, buf, len - 1);
-		close(fd);
-	}
-	buf[n > 0 ? n : 0] = 0;
-	return buf;
-}
-
-/*
- * run_prog() - run argv[0] with input on its stdin, its stderr into err_path
- * (stdout to /dev/null), and wait up to timeout_ms.  Returns what wait_exit()
- * returns.
- */
-static int run_prog(char *const argv[], const char *input, const char *err_path, int timeout_ms)
-{
-	int in[2], st;
-	pid_t pid;
-
-	signal(SIGPIPE, SIG_IGN); /* a child that exits before reading stdin */
-	if (pipe2(in, O_CLOEXEC) < 0)
-		return -1;
-	pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int null = open("/dev/null", O_WRONLY);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (fd < 0 || null < 0)
-			_exit(126);
-		dup2(in[0], 0);
-		dup2(null, 1);
-		dup2(fd, 2);
-		signal(SIGPIPE, SIG_DFL);
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	tu_note_pid(pid);
-	close(in[0]);
-	for (size_t done = 0, len = input ? strlen(input) : 0; done < len;) {
-		ssize_t n = write(in[1], input + done, len - done);
-
-		if (n <= 0)
-			break;
-		done += (size_t)n;
-	}
-	close(in[1]);
-	st = wait_exit(pid, timeout_ms); /* reaps it, whatever happened */
-	tu_forget_pid(pid);
-	return st;
-}
 
 /* ------------------------------------------------------------------------
  * The ring, as seen from outside (read-only).
@@ -222,16 +109,13 @@ struct wrec {
 static pid_t spawn_writer(const char *instance, const char *store, uint32_t id, uint64_t n,
 			  int write_timeout_ms, int flush_timeout_ms)
 {
-	pid_t parent = getpid(), pid = fork();
 	struct be_open_opts o = { .instance = instance, .write_timeout_ms = write_timeout_ms };
+	pid_t pid = tu_spawn();
 	be_store *s;
 	int ret;
 
 	if (pid != 0)
 		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(9);
 	ret = be_open(store, &o, &s);
 	if (ret) {
 		fprintf(stderr, "writer %u: be_open: %s\n", id, be_strerror(ret));
@@ -330,7 +214,7 @@ static void assert_writers_read_back(struct tu_daemon *d, const char *store, str
 static void assert_writers_exit(struct tu_daemon *d, const pid_t *pids, uint32_t n, int timeout)
 {
 	for (uint32_t w = 0; w < n; w++) {
-		int st = wait_exit(pids[w], timeout);
+		int st = tu_wait_exit(pids[w], timeout);
 
 		ck_assert_msg(st == 0,
 			      "writer %u (pid %d) ended with %d (10 open, 11 write, 12 flush, "
@@ -420,26 +304,6 @@ static be_store *open_store(struct tu_daemon *d, const char *store, int write_ti
 	return s;
 }
 
-static void start_daemon(struct tu_daemon *d, const char *store)
-{
-	ck_assert_msg(tu_daemon_start(d, store) == 0, "bufferengined did not come up" LOGFMT,
-		      LOGARGS(d));
-}
-
-/* Like tu_daemon_stop(), but bounded: a daemon that does not exit is a failure. */
-static void stop_daemon(struct tu_daemon *d, int sig, int want)
-{
-	int st;
-
-	ck_assert_int_gt(d->pid, 0);
-	kill(d->pid, sig);
-	st = wait_exit(d->pid, bound(15000));
-	d->pid = 0;
-	ck_assert_msg(st == want, "bufferengined after signal %d: status %d, expected %d "
-		      "(-2: still running after %d ms, killed)" LOGFMT, sig, st, want, bound(15000),
-		      LOGARGS(d));
-}
-
 #define STORE_1M \
 	"[store s]\ntype = raw\ncapacity = 1M\nflush_interval = 100ms\nflush_bytes = 64K\n"
 
@@ -455,14 +319,14 @@ START_TEST(test_basic)
 
 	unsetenv("BE_NO_IO_URING");
 	tu_daemon_config(&d, "shutdown_flush_timeout = 10s", STORE_1M);
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 	s = open_store(&d, "s", 1000);
 	write_payloads(&d, s, 0, 1000);
-	ret = be_flush(s, bound(5000));
+	ret = be_flush(s, tu_bound(5000));
 	ck_assert_msg(ret == 0, "be_flush: %s" LOGFMT, be_strerror(ret), LOGARGS(&d));
 	assert_payloads_read_back(&d, "s", 1000);
 	ck_assert_int_eq(be_close(s), 0);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 	/* The log names the backend, so a run's report says which path was tested. */
 	ck_assert_msg(strstr(tu_file_text(d.log), "I/O: ") != NULL, "no I/O line" LOGFMT,
 		      LOGARGS(&d));
@@ -481,22 +345,22 @@ START_TEST(test_fallback_io)
 
 	setenv("BE_NO_IO_URING", "1", 1);
 	tu_daemon_config(&d, NULL, STORE_1M);
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 	unsetenv("BE_NO_IO_URING");
 	ck_assert_msg(strstr(tu_file_text(d.log), "pwrite+fdatasync (io_uring unavailable)"),
 		      "the daemon does not say it uses the fallback" LOGFMT, LOGARGS(&d));
 	s = open_store(&d, "s", 1000);
 	write_payloads(&d, s, 0, 1000);
-	ret = be_flush(s, bound(5000));
+	ret = be_flush(s, tu_bound(5000));
 	ck_assert_msg(ret == 0, "be_flush: %s" LOGFMT, be_strerror(ret), LOGARGS(&d));
 	assert_payloads_read_back(&d, "s", 1000);
 	/* Once more after the first sync, so the doorbell wait path is used too. */
 	write_payloads(&d, s, 1000, 3000);
-	ret = be_flush(s, bound(5000));
+	ret = be_flush(s, tu_bound(5000));
 	ck_assert_msg(ret == 0, "be_flush: %s" LOGFMT, be_strerror(ret), LOGARGS(&d));
 	assert_payloads_read_back(&d, "s", 3000);
 	ck_assert_int_eq(be_close(s), 0);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 }
 END_TEST
 
@@ -516,10 +380,10 @@ START_TEST(test_four_writers)
 	struct peek p;
 
 	tu_daemon_config(&d, "shutdown_flush_timeout = 10s", STORE_4M);
-	start_daemon(&d, "w");
+	tu_assert_daemon_start(&d, "w");
 	for (uint32_t w = 0; w < c.writers; w++)
-		c.pids[w] = spawn_writer(d.instance, "w", w, n, bound(30000), bound(30000));
-	assert_writers_exit(&d, c.pids, c.writers, bound(60000));
+		c.pids[w] = spawn_writer(d.instance, "w", w, n, tu_bound(30000), tu_bound(30000));
+	assert_writers_exit(&d, c.pids, c.writers, tu_bound(60000));
 	ck_assert_int_eq(peek(d.instance, "w", &p), 0);
 	/* 800,000 records of 48 bytes: the ring's 4M went round many times. */
 	ck_assert_msg(p.head > 8 * p.capacity, "head %llu: the ring did not wrap 8 times",
@@ -533,7 +397,7 @@ START_TEST(test_four_writers)
 		       (unsigned long long)p.batches, (unsigned long long)p.syncs,
 		       (unsigned long long)p.full_waits);
 	assert_writers_read_back(&d, "w", &c, n);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 }
 END_TEST
 
@@ -545,35 +409,35 @@ END_TEST
 /* Wait until the writers have written at least `records` records in all. */
 static void wait_written(struct tu_daemon *d, uint64_t records)
 {
-	uint64_t end = now_ms() + (uint64_t)bound(30000);
+	uint64_t end = tu_now_ms() + (uint64_t)tu_bound(30000);
 	struct peek p = { 0 };
 
 	for (;;) {
 		ck_assert_int_eq(peek(d->instance, "w", &p), 0);
 		if (p.next_seq - p.first_seq >= records)
 			return;
-		ck_assert_msg(now_ms() < end, "writers stuck at %llu records of %llu" LOGFMT,
+		ck_assert_msg(tu_now_ms() < end, "writers stuck at %llu records of %llu" LOGFMT,
 			      (unsigned long long)(p.next_seq - p.first_seq),
 			      (unsigned long long)records, LOGARGS(d));
-		sleep_ms(1);
+		tu_sleep_ms(1);
 	}
 }
 
 /* With no daemon, the writers fill the ring (and then wait for space). */
 static void wait_ring_fills(struct tu_daemon *d)
 {
-	uint64_t end = now_ms() + (uint64_t)bound(20000);
+	uint64_t end = tu_now_ms() + (uint64_t)tu_bound(20000);
 	struct peek p = { 0 };
 
 	for (;;) {
 		ck_assert_int_eq(peek(d->instance, "w", &p), 0);
 		if (p.head - p.tail >= p.capacity / 2)
 			return;
-		ck_assert_msg(now_ms() < end,
-			      "with no daemon the writers did not fill the ring: head %llu tail %llu"
-			      LOGFMT, (unsigned long long)p.head, (unsigned long long)p.tail,
-			      LOGARGS(d));
-		sleep_ms(1);
+		ck_assert_msg(tu_now_ms() < end,
+			      "with no daemon the writers did not fill the ring: head %llu tail "
+			      "%llu" LOGFMT,
+			      (unsigned long long)p.head, (unsigned long long)p.tail, LOGARGS(d));
+		tu_sleep_ms(1);
 	}
 }
 
@@ -591,13 +455,13 @@ static void restart_run(int sig, int cycles, uint64_t n)
 	uint64_t t0;
 
 	tu_daemon_config(&d, "shutdown_flush_timeout = 10s", STORE_4M);
-	start_daemon(&d, "w");
+	tu_assert_daemon_start(&d, "w");
 	for (uint32_t w = 0; w < c.writers; w++)
-		c.pids[w] = spawn_writer(d.instance, "w", w, n, bound(30000), bound(30000));
+		c.pids[w] = spawn_writer(d.instance, "w", w, n, tu_bound(30000), tu_bound(30000));
 	for (int k = 0; k < cycles; k++) {
 		wait_written(&d, n * c.writers * (uint64_t)(10 + 15 * k) / 100);
-		t0 = now_ms();
-		stop_daemon(&d, sig, sig == SIGTERM ? 0 : 128 + sig);
+		t0 = tu_now_ms();
+		tu_assert_daemon_stop(&d, sig, sig == SIGTERM ? 0 : 128 + sig);
 		/*
 		 * The final flush goes up to the head seen at SIGTERM: writers
 		 * can add at most a ring's worth after it, less than is left.
@@ -606,15 +470,15 @@ static void restart_run(int sig, int cycles, uint64_t n)
 		ck_assert_msg(p.next_seq - p.first_seq < n * c.writers,
 			      "the daemon's exit after signal %d took %llu ms and waited for the "
 			      "writers to finish all %llu records: its final flush chased the head "
-			      "instead of stopping at the head it saw at the signal" LOGFMT, sig,
-			      (unsigned long long)(now_ms() - t0),
+			      "instead of stopping at the head it saw at the signal" LOGFMT,
+			      sig, (unsigned long long)(tu_now_ms() - t0),
 			      (unsigned long long)(n * c.writers), LOGARGS(&d));
 		wait_ring_fills(&d);
-		start_daemon(&d, "w");
+		tu_assert_daemon_start(&d, "w");
 	}
-	assert_writers_exit(&d, c.pids, c.writers, bound(60000));
+	assert_writers_exit(&d, c.pids, c.writers, tu_bound(60000));
 	assert_writers_read_back(&d, "w", &c, n);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 }
 
 START_TEST(test_restart_term)
@@ -644,26 +508,26 @@ START_TEST(test_sync_none)
 	tu_daemon_config(&d, NULL,
 			 "[store s]\ntype = raw\ncapacity = 1M\nflush_interval = 20ms\n"
 			 "flush_bytes = 64K\nsync = none\n");
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 	s = open_store(&d, "s", 1000);
 	write_payloads(&d, s, 0, 5000);
 	/* The interval moves everything to the segment without a be_flush... */
-	end = now_ms() + (uint64_t)bound(10000);
+	end = tu_now_ms() + (uint64_t)tu_bound(10000);
 	for (;;) {
 		ck_assert_int_eq(peek(d.instance, "s", &p), 0);
 		if (p.tail == p.head)
 			break;
-		ck_assert_msg(now_ms() < end, "the interval flush did not come: head %llu tail %llu"
-			      LOGFMT, (unsigned long long)p.head, (unsigned long long)p.tail,
-			      LOGARGS(&d));
-		sleep_ms(2);
+		ck_assert_msg(tu_now_ms() < end,
+			      "the interval flush did not come: head %llu tail %llu" LOGFMT,
+			      (unsigned long long)p.head, (unsigned long long)p.tail, LOGARGS(&d));
+		tu_sleep_ms(2);
 	}
 	/* ...and, with sync = none, without an fdatasync: nothing is durable yet. */
 	ck_assert_msg(p.syncs == 0 && p.durable_seq < p.next_seq,
 		      "sync = none synced: %llu syncs, durable seq %llu, next seq %llu" LOGFMT,
 		      (unsigned long long)p.syncs, (unsigned long long)p.durable_seq,
 		      (unsigned long long)p.next_seq, LOGARGS(&d));
-	ret = be_flush(s, bound(5000));
+	ret = be_flush(s, tu_bound(5000));
 	ck_assert_msg(ret == 0, "be_flush: %s" LOGFMT, be_strerror(ret), LOGARGS(&d));
 	ck_assert_int_eq(peek(d.instance, "s", &p), 0);
 	ck_assert_msg(p.syncs >= 1 && p.durable_seq == p.next_seq,
@@ -672,7 +536,7 @@ START_TEST(test_sync_none)
 		      (unsigned long long)p.next_seq, LOGARGS(&d));
 	assert_payloads_read_back(&d, "s", 5000);
 	ck_assert_int_eq(be_close(s), 0);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 }
 END_TEST
 
@@ -755,15 +619,15 @@ START_TEST(test_rotation)
 	tu_daemon_config(&d, "batch_bytes = 64K",
 			 "[store s]\ntype = raw\ncapacity = 1M\nflush_interval = 20ms\n"
 			 "flush_bytes = 16K\nsegment_bytes = 64K\n");
-	start_daemon(&d, "s");
-	s = open_store(&d, "s", bound(10000));
+	tu_assert_daemon_start(&d, "s");
+	s = open_store(&d, "s", tu_bound(10000));
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t v = i;
 
 		ret = be_write(s, &v, sizeof(v));
 		ck_assert_msg(ret == 0, "be_write #%u: %s" LOGFMT, i, be_strerror(ret), LOGARGS(&d));
 	}
-	ret = be_flush(s, bound(10000));
+	ret = be_flush(s, tu_bound(10000));
 	ck_assert_msg(ret == 0, "be_flush: %s" LOGFMT, be_strerror(ret), LOGARGS(&d));
 	ck_assert_int_eq(be_close(s), 0);
 
@@ -820,7 +684,7 @@ START_TEST(test_rotation)
 		ck_assert_msg(got == (long)n, "read back %ld records (-1: damage), expected %u" LOGFMT,
 			      got, n, LOGARGS(&d));
 	}
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 }
 END_TEST
 
@@ -859,15 +723,15 @@ START_TEST(test_second_daemon)
 	int st, ret;
 
 	tu_daemon_config(&d, NULL, STORE_1M);
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 
 	/* The same instance: refused, naming the pid that serves it. */
 	{
 		char *argv[] = { BE_BIN_DIR "/bufferengined", "-c", d.conf, NULL };
 
 		snprintf(err, sizeof(err), "%s/second.err", d.dir);
-		st = run_prog(argv, NULL, err, bound(5000));
-		read_text(err, text, sizeof(text));
+		st = tu_run_prog(argv, NULL, NULL, err, tu_bound(5000));
+		tu_read_text(err, text, sizeof(text));
 		ck_assert_msg(st >= 1 && st < 128,
 			      "a second daemon of instance %s: status %d (-2: still running); "
 			      "its stderr:\n%s" LOGFMT, d.instance, st, text, LOGARGS(&d));
@@ -885,8 +749,8 @@ START_TEST(test_second_daemon)
 		char *argv[] = { BE_BIN_DIR "/bufferengined", "-c", conf2, NULL };
 
 		snprintf(err, sizeof(err), "%s/elsewhere.err", d.dir);
-		st = run_prog(argv, NULL, err, bound(5000));
-		read_text(err, text, sizeof(text));
+		st = tu_run_prog(argv, NULL, NULL, err, tu_bound(5000));
+		tu_read_text(err, text, sizeof(text));
 		ck_assert_msg(st >= 1 && st < 128 && has_number(text, d.pid),
 			      "a second daemon of instance %s on another data_dir: status %d; "
 			      "its stderr:\n%s" LOGFMT, d.instance, st, text, LOGARGS(&d));
@@ -902,8 +766,8 @@ START_TEST(test_second_daemon)
 		char *argv[] = { BE_BIN_DIR "/bufferengined", "-c", conf2, NULL };
 
 		snprintf(err, sizeof(err), "%s/other.err", d.dir);
-		st = run_prog(argv, NULL, err, bound(5000));
-		read_text(err, text, sizeof(text));
+		st = tu_run_prog(argv, NULL, NULL, err, tu_bound(5000));
+		tu_read_text(err, text, sizeof(text));
 		ck_assert_msg(st >= 1 && st < 128,
 			      "a daemon of instance %s on %s: status %d (-2: still running); its "
 			      "stderr:\n%s" LOGFMT, inst2, d.data_dir, st, text, LOGARGS(&d));
@@ -920,11 +784,11 @@ START_TEST(test_second_daemon)
 		      p.daemon_state, (int)d.pid);
 	s = open_store(&d, "s", 1000);
 	write_payloads(&d, s, 0, 100);
-	ret = be_flush(s, bound(5000));
+	ret = be_flush(s, tu_bound(5000));
 	ck_assert_msg(ret == 0, "be_flush: %s" LOGFMT, be_strerror(ret), LOGARGS(&d));
 	assert_payloads_read_back(&d, "s", 100);
 	ck_assert_int_eq(be_close(s), 0);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 }
 END_TEST
 
@@ -938,7 +802,7 @@ static int line_of(const char *path, const char *key)
 	char text[4096];
 	int line = 1;
 
-	read_text(path, text, sizeof(text));
+	tu_read_text(path, text, sizeof(text));
 	for (const char *p = text; *p; line++) {
 		if (!strncmp(p, key, strlen(key)))
 			return line;
@@ -972,8 +836,8 @@ START_TEST(test_config_error)
 		ck_assert_int_gt(line, 0);
 		snprintf(want, sizeof(want), "%s:%d: key '%s'", d.conf, line, cases[i].key);
 		snprintf(err, sizeof(err), "%s/daemon.err", d.dir);
-		st = run_prog(argv, NULL, err, bound(5000));
-		read_text(err, text, sizeof(text));
+		st = tu_run_prog(argv, NULL, NULL, err, tu_bound(5000));
+		tu_read_text(err, text, sizeof(text));
 		ck_assert_msg(st >= 1 && st < 128, "case %zu: bufferengined with an unknown key: "
 			      "status %d (-2: still running); stderr:\n%s", i, st, text);
 		ck_assert_msg(strstr(text, want) != NULL, "case %zu: stderr does not say \"%s\":\n%s",
@@ -1041,7 +905,7 @@ START_TEST(test_be_write_cli)
 	int st;
 
 	tu_daemon_config(&d, NULL, STORE_1M);
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 	for (unsigned i = 0; i < CLI_LINES; i++) {
 		snprintf(lines[i], sizeof(lines[i]), "line %u of be-write%s", i,
 			 i == CLI_LINES - 1 ? ", no newline" : "");
@@ -1052,9 +916,9 @@ START_TEST(test_be_write_cli)
 	{
 		char *argv[] = { BE_BIN_DIR "/be-write", "-i", d.instance, "s", NULL };
 
-		st = run_prog(argv, input, err, bound(15000));
+		st = tu_run_prog(argv, input, NULL, err, tu_bound(15000));
 		ck_assert_msg(st == 0, "be-write: status %d; stderr:\n%s" LOGFMT, st,
-			      read_text(err, text, sizeof(text)), LOGARGS(&d));
+			      tu_read_text(err, text, sizeof(text)), LOGARGS(&d));
 	}
 	assert_lines_read_back(&d, lines, CLI_LINES);
 
@@ -1062,39 +926,39 @@ START_TEST(test_be_write_cli)
 	{
 		char *argv[] = { BE_BIN_DIR "/be-write", "-i", d.instance, "nosuch", NULL };
 
-		st = run_prog(argv, "x\n", err, bound(5000));
-		read_text(err, text, sizeof(text));
+		st = tu_run_prog(argv, "x\n", NULL, err, tu_bound(5000));
+		tu_read_text(err, text, sizeof(text));
 		ck_assert_msg(st == 1 && strstr(text, "nosuch"),
 			      "be-write on a missing store: status %d, stderr:\n%s", st, text);
 	}
 
 	/* No daemon: the lines go into the ring, the flush times out: exit 1. */
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 	snprintf(lines[CLI_LINES], sizeof(lines[0]), "written with no daemon 1");
 	snprintf(lines[CLI_LINES + 1], sizeof(lines[0]), "written with no daemon 2");
 	snprintf(input, sizeof(input), "%s\n%s\n", lines[CLI_LINES], lines[CLI_LINES + 1]);
 	{
 		char *argv[] = { BE_BIN_DIR "/be-write", "-i", d.instance, "-f", "200", "s", NULL };
 
-		st = run_prog(argv, input, err, bound(5000));
-		read_text(err, text, sizeof(text));
+		st = tu_run_prog(argv, input, NULL, err, tu_bound(5000));
+		tu_read_text(err, text, sizeof(text));
 		ck_assert_msg(st == 1 && strstr(text, "flush"),
 			      "be-write -f 200 with no daemon: status %d, stderr:\n%s", st, text);
 	}
 
 	/* A new daemon writes those lines too; one more be-write waits for all of it. */
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 	snprintf(lines[CLI_LINES + 2], sizeof(lines[0]), "after the restart");
 	snprintf(input, sizeof(input), "%s\n", lines[CLI_LINES + 2]);
 	{
 		char *argv[] = { BE_BIN_DIR "/be-write", "-i", d.instance, "s", NULL };
 
-		st = run_prog(argv, input, err, bound(15000));
+		st = tu_run_prog(argv, input, NULL, err, tu_bound(15000));
 		ck_assert_msg(st == 0, "be-write after the restart: status %d; stderr:\n%s" LOGFMT,
-			      st, read_text(err, text, sizeof(text)), LOGARGS(&d));
+			      st, tu_read_text(err, text, sizeof(text)), LOGARGS(&d));
 	}
 	assert_lines_read_back(&d, lines, CLI_LINES + 3);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 }
 END_TEST
 
@@ -1110,12 +974,12 @@ START_TEST(test_ring_survives)
 	int ret;
 
 	tu_daemon_config(&d, NULL, STORE_1M);
-	start_daemon(&d, "s");
+	tu_assert_daemon_start(&d, "s");
 	s = open_store(&d, "s", 1000);
 	write_payloads(&d, s, 0, 500);
-	ret = be_flush(s, bound(5000));
+	ret = be_flush(s, tu_bound(5000));
 	ck_assert_msg(ret == 0, "be_flush: %s" LOGFMT, be_strerror(ret), LOGARGS(&d));
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 
 	ck_assert_msg(ring_exists(d.instance, "s"), "the ring is gone after SIGTERM" LOGFMT,
 		      LOGARGS(&d));
@@ -1130,13 +994,13 @@ START_TEST(test_ring_survives)
 	ck_assert_msg(ret == -ETIMEDOUT, "be_flush with no daemon: %d (%s), expected -ETIMEDOUT",
 		      ret, be_strerror(ret));
 
-	start_daemon(&d, "s");
-	ret = be_flush(s, bound(5000));
+	tu_assert_daemon_start(&d, "s");
+	ret = be_flush(s, tu_bound(5000));
 	ck_assert_msg(ret == 0, "be_flush after the restart: %s" LOGFMT, be_strerror(ret),
 		      LOGARGS(&d));
 	assert_payloads_read_back(&d, "s", 1500);
 	ck_assert_int_eq(be_close(s), 0);
-	stop_daemon(&d, SIGTERM, 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
 }
 END_TEST
 

@@ -28,27 +28,13 @@
 #define BE_TEST_DIR "build/tests"
 #endif
 
-static void nap_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Poll until the ring of store exists and this daemon attached it (bounded). */
 static int wait_ring(const struct tu_daemon *d, const char *store)
 {
 	for (int i = 0; i < 1000; i++) {
-		struct ring_map m;
-
-		if (ring_open(d->instance, store, RING_OPEN_RDONLY, &m) == 0) {
-			uint32_t pid = READ_ONCE(m.hdr->daemon_pid);
-
-			ring_unmap(&m);
-			if (pid == (uint32_t)d->pid)
-				return 0;
-		}
-		nap_ms(10);
+		if (tu_ring_attached(d->instance, store, d->pid))
+			return 0;
+		tu_sleep_ms(10);
 	}
 	return -1;
 }
@@ -76,15 +62,6 @@ static pid_t spawn_writer(const char *instance, const char *store, int n, int fl
 		_exit(be_flush(s, 10000) ? 13 : 0);
 	}
 	return pid;
-}
-
-static int wait_status(pid_t pid)
-{
-	int st;
-
-	if (waitpid(pid, &st, 0) != pid)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 struct count_ctx {
@@ -128,8 +105,8 @@ START_TEST(test_hup_adds_store)
 	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
 	ck_assert_msg(wait_ring(&d, "b") == 0, "no ring b after SIGHUP: %s", tu_file_text(d.log));
 	wb = spawn_writer(d.instance, "b", 2000, 0);
-	ck_assert_int_eq(wait_status(wb), 0);
-	ck_assert_int_eq(wait_status(wa), 0);
+	ck_assert_int_eq(tu_wait_exit(wb, -1), 0);
+	ck_assert_int_eq(tu_wait_exit(wa, -1), 0);
 	ck_assert_int_eq(tu_daemon_stop(&d, SIGTERM), 0);
 	ck_assert_int_eq(tu_read_store(d.data_dir, "a", check_rec, &ca), 50000);
 	ck_assert_int_eq(tu_read_store(d.data_dir, "b", check_rec, &cb), 2000);
@@ -158,7 +135,7 @@ START_TEST(test_hup_knobs_and_geometry)
 	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
 	ck_assert_int_eq(ring_open(d.instance, "a", RING_OPEN_RDONLY, &m), 0);
 	for (int i = 0; i < 500 && (fb = READ_ONCE(m.hdr->flush_bytes)) != 128 * 1024; i++)
-		nap_ms(10);
+		tu_sleep_ms(10);
 	ck_assert_uint_eq(fb, 128 * 1024);
 	{
 		char cmd[1024];
@@ -168,7 +145,7 @@ START_TEST(test_hup_knobs_and_geometry)
 	}
 	ck_assert_int_eq(kill(d.pid, SIGHUP), 0);
 	for (int i = 0; i < 500 && !strstr(tu_file_text(d.log), "refused"); i++)
-		nap_ms(10);
+		tu_sleep_ms(10);
 	ck_assert_msg(strstr(tu_file_text(d.log), "[a] error: SIGHUP: type, capacity or on_full "
 				 "changed: refused"), "log: %s", tu_file_text(d.log));
 	ck_assert_uint_eq(m.capacity, 1 << 20);
@@ -177,7 +154,7 @@ START_TEST(test_hup_knobs_and_geometry)
 	{
 		pid_t w = spawn_writer(d.instance, "a", 100, 0);
 
-		ck_assert_int_eq(wait_status(w), 0);
+		ck_assert_int_eq(tu_wait_exit(w, -1), 0);
 	}
 	ck_assert_int_eq(tu_daemon_stop(&d, SIGTERM), 0);
 }
@@ -209,7 +186,7 @@ START_TEST(test_max_workers)
 		w[i] = spawn_writer(d.instance, name, 20000, 500);
 	}
 	for (int i = 0; i < 8; i++)
-		ck_assert_int_eq(wait_status(w[i]), 0);
+		ck_assert_int_eq(tu_wait_exit(w[i], -1), 0);
 	ck_assert_int_eq(tu_daemon_stop(&d, SIGTERM), 0);
 	f = fopen(journal, "r");
 	ck_assert_ptr_nonnull(f);
@@ -264,7 +241,7 @@ START_TEST(test_shutdown_timeout)
 				_exit(11);
 		_exit(0);
 	}
-	ck_assert_int_eq(wait_status(w), 0);
+	ck_assert_int_eq(tu_wait_exit(w, -1), 0);
 	status = tu_daemon_stop(&d, SIGTERM);
 	/* It gave up (status 1) rather than hanging; Check's timeout would catch a hang. */
 	ck_assert_msg(status == 1, "status %d, log: %s", status, tu_file_text(d.log));
@@ -336,7 +313,7 @@ START_TEST(test_retention)
 			 "segment_bytes = 64K\nretain_bytes = 256K\n");
 	ck_assert_msg(tu_daemon_start(&d, "r") == 0, "daemon: %s", tu_file_text(d.log));
 	w = spawn_writer(d.instance, "r", 40000, 0); /* ~1.5 MB of records */
-	ck_assert_int_eq(wait_status(w), 0);
+	ck_assert_int_eq(tu_wait_exit(w, -1), 0);
 	ck_assert_int_eq(ring_open(d.instance, "r", RING_OPEN_RDONLY, &m), 0);
 	deleted = READ_ONCE(m.hdr->segments_deleted);
 	ring_unmap(&m);

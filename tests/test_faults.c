@@ -32,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,56 +45,6 @@
 
 #define LOGFMT "\n--- daemon log %s ---\n%s"
 #define LOGARGS(d) (d)->log, tu_file_text((d)->log)
-
-/* ------------------------------------------------------------------------
- * Time and bounded waits.
- */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* A bound in ms, stretched like Check's own timeouts in sanitized runs. */
-static int bound(int ms)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	int mult = m ? atoi(m) : 1;
-
-	return ms * (mult > 1 ? mult : 1);
-}
-
-/* Reap pid within timeout_ms: its status, 128 + signal, -2 when still running (killed). */
-static int wait_exit(pid_t pid, int timeout_ms)
-{
-	uint64_t end = now_ms() + (uint64_t)timeout_ms;
-	int status;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid)
-			return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
-		if (r < 0)
-			return -1;
-		if (now_ms() >= end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			return -2;
-		}
-		sleep_ms(2);
-	}
-}
 
 /* ------------------------------------------------------------------------
  * Writers and reading back.
@@ -129,17 +78,14 @@ static size_t fr_make(uint8_t *buf, size_t fixed, uint32_t writer, uint64_t coun
 static pid_t spawn_writer(const char *instance, const char *store, uint32_t id, uint64_t n,
 			  unsigned every, size_t fixed, int timeout_ms)
 {
-	pid_t parent = getpid(), pid = fork();
 	struct be_open_opts o = { .instance = instance, .write_timeout_ms = timeout_ms };
+	pid_t pid = tu_spawn();
 	uint8_t buf[512];
 	be_store *s;
 	int ret;
 
 	if (pid != 0)
 		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(9);
 	ret = be_open(store, &o, &s);
 	if (ret) {
 		fprintf(stderr, "faults writer %u: be_open: %s\n", id, be_strerror(ret));
@@ -386,9 +332,9 @@ START_TEST(test_fault)
 		      LOGARGS(&d));
 
 	for (uint32_t w = 0; w < FW; w++)
-		pids[w] = spawn_writer(d.instance, "f", w, FN, FEVERY, 0, bound(10000));
+		pids[w] = spawn_writer(d.instance, "f", w, FN, FEVERY, 0, tu_bound(10000));
 	for (uint32_t w = 0; w < FW; w++) {
-		st = wait_exit(pids[w], bound(15000));
+		st = tu_wait_exit(pids[w], tu_bound(15000));
 		ck_assert_msg(st == 0,
 			      "[%s] writer %u ended with %d (10 open, 11 write, 12 flush, 13 close, "
 			      "-2 still running)" LOGFMT, fc->faults, w, st, LOGARGS(&d));
@@ -519,29 +465,28 @@ START_TEST(test_disk_full)
 	ck_assert_msg(st == 0, "mount tmpfs on %s: %s", inner, strerror(-st));
 	spawn_guardian(inner, d.data_dir);
 
-	ck_assert_msg(tu_daemon_start(&d, "full") == 0, "bufferengined did not come up" LOGFMT,
-		      LOGARGS(&d));
+	tu_assert_daemon_start(&d, "full");
 	snprintf(filler, sizeof(filler), "%s/filler", d.data_dir);
 	tmpfs_fill(filler, 96 * 1024);
 
 	/* 2.5 MB of records into a disk with 96 KiB free. */
-	writer = spawn_writer(d.instance, "full", 0, FULL_N, 0, FULL_PAYLOAD, bound(20000));
+	writer = spawn_writer(d.instance, "full", 0, FULL_N, 0, FULL_PAYLOAD, tu_bound(20000));
 
 	/* The daemon must say why it cannot write, and keep the records in the ring. */
-	deadline = now_ms() + (uint64_t)bound(8000);
+	deadline = tu_now_ms() + (uint64_t)tu_bound(8000);
 	for (;;) {
 		err = ring_last_error(d.instance, "full", &head, &tail, &drops, &state, &recs);
 		if (err && recs == FULL_N)
 			break;
-		ck_assert_msg(now_ms() < deadline,
+		ck_assert_msg(tu_now_ms() < deadline,
 			      "no error recorded in %d ms with the disk full: last_error %d, head "
-			      "%llu, tail %llu, %llu records in" LOGFMT, bound(8000), err,
-			      (unsigned long long)head, (unsigned long long)tail,
-			      (unsigned long long)recs, LOGARGS(&d));
+			      "%llu, tail %llu, %llu records in" LOGFMT,
+			      tu_bound(8000), err, (unsigned long long)head,
+			      (unsigned long long)tail, (unsigned long long)recs, LOGARGS(&d));
 		ck_assert_msg(waitpid(writer, &st, WNOHANG) == 0,
 			      "the writer ended while the disk was full (status 0x%x)" LOGFMT, st,
 			      LOGARGS(&d));
-		sleep_ms(5);
+		tu_sleep_ms(5);
 	}
 	full_err = err;
 	ck_assert_msg(head > tail && drops == 0 && state == RING_DAEMON_RUNNING,
@@ -550,11 +495,11 @@ START_TEST(test_disk_full)
 		      (unsigned long long)tail, (unsigned long long)drops, state, LOGARGS(&d));
 
 	/* Another store, on a filesystem with room, keeps flushing meanwhile. */
-	o = (struct be_open_opts){ .instance = d.instance, .write_timeout_ms = bound(5000) };
+	o = (struct be_open_opts){ .instance = d.instance, .write_timeout_ms = tu_bound(5000) };
 	ck_assert_int_eq(be_open("t", &o, &s), 0);
 	for (uint64_t i = 0; i < T_N; i++)
 		ck_assert_int_eq(be_write(s, buf, fr_make(buf, 0, 0, i)), 0);
-	st = be_flush(s, bound(5000));
+	st = be_flush(s, tu_bound(5000));
 	ck_assert_msg(st == 0, "store t, beside the full one: be_flush: %s" LOGFMT,
 		      be_strerror(st), LOGARGS(&d));
 	be_close(s);
@@ -568,7 +513,7 @@ START_TEST(test_disk_full)
 
 	/* Room again: every record lands, exactly once. */
 	ck_assert_int_eq(unlink(filler), 0);
-	st = wait_exit(writer, bound(15000));
+	st = tu_wait_exit(writer, tu_bound(15000));
 	ck_assert_msg(st == 0, "the writer after the disk had room again: %d (12: be_flush, -2: "
 		      "still running)" LOGFMT, st, LOGARGS(&d));
 	assert_read_back(&d, "full", 1, FULL_N, FULL_PAYLOAD, "after the disk had room again");
@@ -634,12 +579,12 @@ START_TEST(test_sync_none_lost)
 		ck_assert_int_eq(be_write(s, "lost?", 5), 0);
 	/* Wait until the interval flush wrote them, without a sync. */
 	ck_assert_int_eq(ring_open(d.instance, "n", RING_OPEN_RDONLY, &m), 0);
-	for (int i = 0; i < bound(5000) && READ_ONCE(m.hdr->tail) != READ_ONCE(m.hdr->head); i++)
-		sleep_ms(1);
+	for (int i = 0; i < tu_bound(5000) && READ_ONCE(m.hdr->tail) != READ_ONCE(m.hdr->head); i++)
+		tu_sleep_ms(1);
 	ck_assert_uint_eq(READ_ONCE(m.hdr->tail), READ_ONCE(m.hdr->head));
 	ck_assert_uint_eq(READ_ONCE(m.hdr->syncs), 0);
 	/* The sync this asks for fails: the records are not acknowledged. */
-	ret = be_flush(s, bound(5000));
+	ret = be_flush(s, tu_bound(5000));
 	ck_assert_msg(ret == -EIO, "be_flush: %d, log: %s", ret, tu_file_text(d.log));
 	ck_assert_ptr_nonnull(strstr(tu_file_text(d.log), "may be lost: be_flush reports them"));
 	ring_unmap(&m);
@@ -648,7 +593,7 @@ START_TEST(test_sync_none_lost)
 	ck_assert_int_eq(be_open("n", &o, &s), 0);
 	for (int i = 0; i < 10; i++)
 		ck_assert_int_eq(be_write(s, "later", 5), 0);
-	ret = be_flush(s, bound(5000));
+	ret = be_flush(s, tu_bound(5000));
 	ck_assert_msg(ret == 0, "be_flush: %d, log: %s", ret, tu_file_text(d.log));
 	be_close(s);
 	ck_assert_int_eq(tu_daemon_stop(&d, SIGTERM), 0);

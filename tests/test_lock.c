@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -34,74 +33,17 @@
 #include "shm/ring.h"
 #include "tests/testutil.h"
 
-/*
- * Checks for hot loops: Check's ck_assert_* record the location of every
- * passing assertion (a message to the runner each time), which costs more
- * than the ring operations under test.  These report only failures.
- */
-#define REQUIRE(c, ...)                            \
-	do {                                       \
-		if (!(c))                          \
-			ck_abort_msg(__VA_ARGS__); \
-	} while (0)
-#define REQUIRE_EQ(a, b)                                                                         \
-	do {                                                                                     \
-		unsigned long long _ra = (unsigned long long)(a), _rb = (unsigned long long)(b); \
-		if (_ra != _rb)                                                                  \
-			ck_abort_msg("line %d: %s == %llu, %s == %llu", __LINE__, #a, _ra, #b,   \
-				     _rb);                                                       \
-	} while (0)
-#define REQUIRE_LE(a, b)                                                                         \
-	do {                                                                                     \
-		unsigned long long _ra = (unsigned long long)(a), _rb = (unsigned long long)(b); \
-		if (!(_ra <= _rb))                                                               \
-			ck_abort_msg("line %d: %s == %llu > %s == %llu", __LINE__, #a, _ra, #b,  \
-				     _rb);                                                       \
-	} while (0)
-
 #define FIRST_SEQ 1000
 
 /* ------------------------------------------------------------------------
  * Helpers.
  */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_us(unsigned us)
-{
-	struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* A bound in ms, stretched like Check's own timeouts in sanitized runs. */
-static int bound(int ms)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	int mult = m ? atoi(m) : 1;
-
-	return ms * (mult > 1 ? mult : 1);
-}
-
 static uint64_t rng_state = 0x243f6a8885a308d3u;
-
-static uint64_t rng_next(uint64_t *st)
-{
-	*st ^= *st >> 12;
-	*st ^= *st << 25;
-	*st ^= *st >> 27;
-	return *st * 0x2545f4914f6cdd1dULL;
-}
 
 static uint64_t rng(void)
 {
-	return rng_next(&rng_state);
+	return tu_rng_next(&rng_state);
 }
 
 static uint32_t my_tid(void)
@@ -121,62 +63,9 @@ static void mkring(struct ring_map *m, char *inst, const char *store, uint64_t c
 		.flush_bytes = flush_bytes,
 		.mode = 0600,
 	};
-	int ret;
 
-	tu_instance(inst, 64);
-	ret = ring_create(inst, &p, m);
-	ck_assert_msg(ret == 0, "ring_create(%s, %s): %s", inst, store, be_strerror(ret));
+	tu_mkring(m, inst, &p);
 }
-
-static void rmring(struct ring_map *m, const char *inst, const char *store)
-{
-	ring_unmap(m);
-	ring_unlink(inst, store);
-}
-
-/* fork() a child that dies with the test process. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(99);
-	}
-	return pid;
-}
-
-/* waitpid() with a bound: the status, or -1 (the child SIGKILLed and reaped). */
-static int wait_bounded(pid_t pid, int ms)
-{
-	uint64_t end = now_ms() + (uint64_t)bound(ms);
-	int st;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		if (now_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		sleep_us(1000);
-	}
-}
-
-#define ck_assert_exit0(st, what)                                             \
-	ck_assert_msg((st) != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,    \
-		      "%s: child %s (status %d: exit %d, signal %d)", (what), \
-		      (st) == -1 ? "did not finish in time" : "failed", (st), \
-		      (st) != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1,     \
-		      (st) != -1 && WIFSIGNALED(st) ? WTERMSIG(st) : 0)
 
 /* Kill and reap a child (a no-op for one already reaped: pid 0). */
 static void kill_reap(pid_t pid)
@@ -200,7 +89,7 @@ static pid_t holder_start(struct ring_hdr *h, int stop)
 	pid_t pid;
 
 	ck_assert_int_eq(pipe(pfd), 0);
-	pid = spawn();
+	pid = tu_spawn();
 	if (pid == 0) {
 		struct deadline d = { .timeout_ms = -1 };
 
@@ -266,11 +155,11 @@ static struct wrec wcheck(const struct rec_hdr *rh, const uint8_t *p)
 {
 	struct wrec r;
 
-	REQUIRE(rh->len >= sizeof(r), "seq %llu: len %u", (unsigned long long)rh->seq, rh->len);
+	TU_REQUIRE(rh->len >= sizeof(r), "seq %llu: len %u", (unsigned long long)rh->seq, rh->len);
 	memcpy(&r, p, sizeof(r));
-	REQUIRE(r.len == rh->len && r.check == (r.writer ^ (r.counter * 2654435761u) ^ r.len),
-		"seq %llu: torn or foreign payload (len %u/%u, writer %u, counter %u)",
-		(unsigned long long)rh->seq, rh->len, r.len, r.writer, r.counter);
+	TU_REQUIRE(r.len == rh->len && r.check == (r.writer ^ (r.counter * 2654435761u) ^ r.len),
+		   "seq %llu: torn or foreign payload (len %u/%u, writer %u, counter %u)",
+		   (unsigned long long)rh->seq, rh->len, r.len, r.writer, r.counter);
 	for (uint32_t i = sizeof(r), j = 0; i < rh->len; i += 8, j++) {
 		uint64_t v = wword(r.writer, r.counter, j);
 
@@ -323,10 +212,10 @@ START_TEST(test_hammer)
 	ck_assert_int_eq(be_write(ps, pbuf, 40), 0);
 
 	for (uint32_t w = 0; w < HAMMER_WRITERS; w++) {
-		pids[w] = spawn();
+		pids[w] = tu_spawn();
 		if (pids[w] == 0) {
 			struct be_open_opts co = { .instance = inst,
-						   .write_timeout_ms = bound(20000) };
+						   .write_timeout_ms = tu_bound(20000) };
 			uint8_t buf[128];
 			be_store *s;
 			int ret;
@@ -350,7 +239,7 @@ START_TEST(test_hammer)
 	}
 
 	/* The daemon: drain while they write, until all have exited and the ring is empty. */
-	end = now_ms() + (uint64_t)bound(60000);
+	end = tu_now_ms() + (uint64_t)tu_bound(60000);
 	for (;;) {
 		uint32_t gen = load_acquire(&h->doorbell_gen);
 		int all_done = reaped == HAMMER_WRITERS;
@@ -362,28 +251,29 @@ START_TEST(test_hammer)
 
 		if (head != tail) {
 			ret = ring_collect(&m, tail, head, last_seq + 1, out, cap, &res);
-			REQUIRE(ret == 0, "collect [%llu, %llu): %s at %llu",
-				(unsigned long long)tail, (unsigned long long)head,
-				be_strerror(ret), (unsigned long long)res.bad_pos);
-			REQUIRE_EQ(res.end_pos, head);
+			TU_REQUIRE(ret == 0, "collect [%llu, %llu): %s at %llu",
+				   (unsigned long long)tail, (unsigned long long)head,
+				   be_strerror(ret), (unsigned long long)res.bad_pos);
+			TU_REQUIRE_EQ(res.end_pos, head);
 			FOR_EACH_REC(out, res.bytes, rh, p)
 			{
 				struct wrec r = wcheck(&rh, p);
 
-				REQUIRE(rh.seq > last_seq, "seq %llu after %llu",
-					(unsigned long long)rh.seq, (unsigned long long)last_seq);
+				TU_REQUIRE(rh.seq > last_seq, "seq %llu after %llu",
+					   (unsigned long long)rh.seq,
+					   (unsigned long long)last_seq);
 				last_seq = rh.seq;
-				REQUIRE_LE(r.writer, HAMMER_WRITERS);
-				REQUIRE(r.counter == expect[r.writer],
-					"writer %u: counter %u where %u was due (lost, "
-					"duplicated or out of order)",
-					r.writer, r.counter, expect[r.writer]);
-				REQUIRE_EQ(r.len, r.writer < HAMMER_WRITERS
-							  ? wlen(r.writer, r.counter)
-							  : 40);
-				REQUIRE_EQ(rh.pid, r.writer < HAMMER_WRITERS
-							   ? (uint32_t)pids[r.writer]
-							   : (uint32_t)getpid());
+				TU_REQUIRE_LE(r.writer, HAMMER_WRITERS);
+				TU_REQUIRE(r.counter == expect[r.writer],
+					   "writer %u: counter %u where %u was due (lost, "
+					   "duplicated or out of order)",
+					   r.writer, r.counter, expect[r.writer]);
+				TU_REQUIRE_EQ(r.len, r.writer < HAMMER_WRITERS
+							     ? wlen(r.writer, r.counter)
+							     : 40);
+				TU_REQUIRE_EQ(rh.pid, r.writer < HAMMER_WRITERS
+							      ? (uint32_t)pids[r.writer]
+							      : (uint32_t)getpid());
 				expect[r.writer]++;
 				total++;
 			}
@@ -406,7 +296,7 @@ START_TEST(test_hammer)
 				ck_abort_msg("writer %d failed (status 0x%x) after %u records", w,
 					     status[w], expect[w]);
 			}
-		if (now_ms() > end) {
+		if (tu_now_ms() > end) {
 			for (int k = 0; k < HAMMER_WRITERS; k++)
 				if (status[k] == -1)
 					kill_reap(pids[k]);
@@ -429,7 +319,7 @@ START_TEST(test_hammer)
 	store_release(&h->durable_seq, READ_ONCE(h->next_seq));
 	ck_assert_int_eq(be_close(ps), 0);
 	free(out);
-	rmring(&m, inst, "hammer");
+	tu_rmring(&m, inst, "hammer");
 }
 END_TEST
 
@@ -449,7 +339,8 @@ static void append_and_collect(struct ring_map *m, uint32_t w, uint32_t c, uint3
 
 	ck_assert_ptr_nonnull(out);
 	wfill(buf, w, c, 48);
-	ret = ring_append(m, &ctail, BE_TYPE_RAW, buf, 48, now_real_ns(), pid, bound(2000), &seq);
+	ret = ring_append(m, &ctail, BE_TYPE_RAW, buf, 48, now_real_ns(), pid, tu_bound(2000),
+			  &seq);
 	ck_assert_msg(ret == 0, "append after the recovery: %s", be_strerror(ret));
 	ck_assert_uint_eq(seq, next);
 	ck_assert_int_eq(
@@ -467,7 +358,7 @@ START_TEST(test_dead_holder)
 {
 	struct ring_map m;
 	struct lock_state ls;
-	struct deadline d = { .timeout_ms = bound(2000) };
+	struct deadline d = { .timeout_ms = tu_bound(2000) };
 	char inst[64];
 	pid_t pid;
 	int ret;
@@ -507,7 +398,7 @@ START_TEST(test_dead_holder)
 	append_and_collect(&m, 7, 2, 112);
 	ck_assert_uint_eq(READ_ONCE(m.hdr->lock_recoveries), 1);
 	ck_assert_uint_eq(READ_ONCE(m.hdr->next_seq), FIRST_SEQ + 2);
-	rmring(&m, inst, "dead");
+	tu_rmring(&m, inst, "dead");
 }
 END_TEST
 
@@ -526,7 +417,7 @@ START_TEST(test_dead_holder_waiter)
 
 	mkring(&m, inst, "deadw", 4096, RING_ON_FULL_BLOCK, UINT64_MAX);
 	holder = holder_start(m.hdr, 0);
-	waiter = spawn();
+	waiter = tu_spawn();
 	if (waiter == 0) {
 		struct deadline d = { .timeout_ms = -1 };
 		uint64_t ctail = 0, seq = 0;
@@ -542,24 +433,24 @@ START_TEST(test_dead_holder_waiter)
 		_exit(seq == FIRST_SEQ ? 0 : 4);
 	}
 	/* Wait until the waiter sleeps on the lock (it sets FUTEX_WAITERS to do so). */
-	end = now_ms() + (uint64_t)bound(10000);
+	end = tu_now_ms() + (uint64_t)tu_bound(10000);
 	for (;;) {
 		lock_peek(m.hdr, &ls);
 		if (ls.waiters)
 			break;
-		if (waitpid(waiter, &st, WNOHANG) == waiter || now_ms() > end) {
+		if (waitpid(waiter, &st, WNOHANG) == waiter || tu_now_ms() > end) {
 			kill_reap(holder);
 			kill_reap(waiter);
 			ck_abort_msg("the waiter never blocked on the lock");
 		}
-		sleep_us(1000);
+		tu_sleep_us(1000);
 	}
 	ck_assert_uint_eq(ls.owner_tid, (uint32_t)holder);
 	ck_assert_int_eq(waitpid(waiter, &st, WNOHANG), 0);
 
 	kill_reap(holder);
-	st = wait_bounded(waiter, 10000);
-	ck_assert_exit0(st, "waiter on the dead holder's lock");
+	st = tu_wait_bounded(waiter, 10000);
+	tu_assert_exit0(st, "waiter on the dead holder's lock");
 	ck_assert_uint_eq(READ_ONCE(m.hdr->lock_recoveries), 1);
 	lock_peek(m.hdr, &ls);
 	ck_assert_uint_eq(ls.owner_tid, 0);
@@ -571,7 +462,7 @@ START_TEST(test_dead_holder_waiter)
 	memcpy(&rh, out, sizeof(rh));
 	ck_assert_uint_eq(rh.pid, (uint32_t)waiter);
 	ck_assert_uint_eq(wcheck(&rh, out + sizeof(rh)).writer, 9);
-	rmring(&m, inst, "deadw");
+	tu_rmring(&m, inst, "deadw");
 }
 END_TEST
 
@@ -616,7 +507,7 @@ static void kill_writer(struct ring_map *m, const struct kring *kr, uint32_t w,
 	if (!buf)
 		_exit(2);
 	for (uint32_t c = 0;; c++) {
-		uint32_t len = kr->minlen + (uint32_t)(rng_next(&st) % kr->span);
+		uint32_t len = kr->minlen + (uint32_t)(tu_rng_next(&st) % kr->span);
 
 		wfill(buf, w, c, len);
 		while (ring_append(m, &ctail, BE_TYPE_RAW, buf, len, c, pid, kr->timeout, NULL) !=
@@ -653,21 +544,21 @@ static void kdrain(struct ring_map *m, struct kstate *k, int round)
 	if (head == tail)
 		return;
 	ret = ring_collect(m, tail, head, k->last_seq + 1, k->out, k->cap, &res);
-	REQUIRE(ret == 0, "round %d: collect [%llu, %llu): %s at %llu", round,
-		(unsigned long long)tail, (unsigned long long)head, be_strerror(ret),
-		(unsigned long long)res.bad_pos);
-	REQUIRE_EQ(res.end_pos, head);
+	TU_REQUIRE(ret == 0, "round %d: collect [%llu, %llu): %s at %llu", round,
+		   (unsigned long long)tail, (unsigned long long)head, be_strerror(ret),
+		   (unsigned long long)res.bad_pos);
+	TU_REQUIRE_EQ(res.end_pos, head);
 	FOR_EACH_REC(k->out, res.bytes, rh, p)
 	{
 		struct wrec r = wcheck(&rh, p);
 
-		REQUIRE(rh.seq > k->last_seq, "seq %llu after %llu", (unsigned long long)rh.seq,
-			(unsigned long long)k->last_seq);
+		TU_REQUIRE(rh.seq > k->last_seq, "seq %llu after %llu", (unsigned long long)rh.seq,
+			   (unsigned long long)k->last_seq);
 		k->last_seq = rh.seq;
-		REQUIRE(r.writer < KILL_WRITERS, "record of writer %u", r.writer);
-		REQUIRE_EQ(rh.pid, k->pids[r.writer]);
-		REQUIRE(r.counter == k->found[r.writer], "writer %u: record %u where %u was due",
-			r.writer, r.counter, k->found[r.writer]);
+		TU_REQUIRE(r.writer < KILL_WRITERS, "record of writer %u", r.writer);
+		TU_REQUIRE_EQ(rh.pid, k->pids[r.writer]);
+		TU_REQUIRE(r.counter == k->found[r.writer], "writer %u: record %u where %u was due",
+			   r.writer, r.counter, k->found[r.writer]);
 		k->found[r.writer]++;
 		k->recs++;
 	}
@@ -705,18 +596,18 @@ START_TEST(test_killed_mid_append)
 		for (int j = 0; j < KILL_PER_ROUND; j++) {
 			uint32_t w = (uint32_t)(round * KILL_PER_ROUND + j);
 
-			kids[j] = spawn();
+			kids[j] = tu_spawn();
 			if (kids[j] == 0)
 				kill_writer(m, &krings[ri], w, progress);
 			k->pids[w] = (uint32_t)kids[j];
 		}
 		/* Drain while they write, until each has written a random number of records. */
-		end = now_ms() + (uint64_t)bound(10000);
+		end = tu_now_ms() + (uint64_t)tu_bound(10000);
 		for (int j = 0; j < KILL_PER_ROUND; j++) {
 			uint32_t w = (uint32_t)(round * KILL_PER_ROUND + j);
 
 			while (progress[w] < want) {
-				if (now_ms() > end) {
+				if (tu_now_ms() > end) {
 					for (int x = 0; x < KILL_PER_ROUND; x++)
 						kill_reap(kids[x]);
 					ck_abort_msg(
@@ -731,7 +622,7 @@ START_TEST(test_killed_mid_append)
 		/* Then kill them at random moments (the ring may have filled meanwhile). */
 		for (int j = 0; j < KILL_PER_ROUND; j++) {
 			if (rng() % 4)
-				sleep_us((unsigned)(rng() % 2000));
+				tu_sleep_us((unsigned)(rng() % 2000));
 			kill_reap(kids[j]);
 		}
 
@@ -761,7 +652,7 @@ START_TEST(test_killed_mid_append)
 
 			wfill(buf, 0xffff, (uint32_t)round, 40);
 			ret = ring_append(m, &ctail, BE_TYPE_RAW, buf, 40, 0, (uint32_t)getpid(),
-					  bound(2000), &seq);
+					  tu_bound(2000), &seq);
 			ck_assert_msg(ret == 0, "round %d: append after the kills: %s", round,
 				      be_strerror(ret));
 			ck_assert_uint_gt(seq, k->last_seq);
@@ -788,7 +679,7 @@ START_TEST(test_killed_mid_append)
 		lock_peek(rings[ri].hdr, &ls);
 		ck_assert_uint_eq(ls.owner_tid, 0);
 		ck_assert_int_eq(ls.owner_died, 0);
-		rmring(&rings[ri], insts[ri], krings[ri].name);
+		tu_rmring(&rings[ri], insts[ri], krings[ri].name);
 		free(ks[ri].out);
 	}
 	munmap((void *)progress, 4096);
@@ -831,8 +722,8 @@ START_TEST(test_stopped_holder)
 
 	if (_i == 0) {
 		ck_assert_int_eq(kill(pid, SIGCONT), 0);
-		st = wait_bounded(pid, 10000);
-		ck_assert_exit0(st, "continued holder");
+		st = tu_wait_bounded(pid, 10000);
+		tu_assert_exit0(st, "continued holder");
 	} else {
 		kill_reap(pid);
 	}
@@ -843,7 +734,7 @@ START_TEST(test_stopped_holder)
 	ck_assert_uint_eq(READ_ONCE(m.hdr->next_seq), FIRST_SEQ + 1);
 	store_release(&m.hdr->durable_seq, FIRST_SEQ + 1);
 	ck_assert_int_eq(be_close(s), 0);
-	rmring(&m, inst, "stop");
+	tu_rmring(&m, inst, "stop");
 }
 END_TEST
 
@@ -889,12 +780,12 @@ START_TEST(test_peek)
 	ck_assert_uint_eq(ls.owner_tid, (uint32_t)pid);
 	ck_assert_int_eq(ls.owner_died, 0);
 	ck_assert_int_eq(kill(pid, SIGCONT), 0);
-	st = wait_bounded(pid, 10000);
-	ck_assert_exit0(st, "holder");
+	st = tu_wait_bounded(pid, 10000);
+	tu_assert_exit0(st, "holder");
 	lock_peek(m.hdr, &ls);
 	ck_assert_uint_eq(ls.owner_tid, 0);
 	ck_assert_int_eq(ls.owner_died, 0);
-	rmring(&m, inst, "peek");
+	tu_rmring(&m, inst, "peek");
 }
 END_TEST
 

@@ -45,7 +45,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -68,48 +67,12 @@
 #define WRITER_CAP 400000 /* a writer stops there (never reached in time) */
 
 /* ------------------------------------------------------------------------
- * Time, bounded waits, randomness.
+ * Randomness (tu_rng_next(): xorshift64*).
  */
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* A bound in ms, stretched like Check's own timeouts in sanitized runs. */
-static int bound(int ms)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	int mult = m ? atoi(m) : 1;
-
-	return ms * (mult > 1 ? mult : 1);
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-	/* xorshift64* */
-	uint64_t x = *s ? *s : UINT64_C(0x9e3779b97f4a7c15);
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * UINT64_C(0x2545f4914f6cdd1d);
-}
 
 static uint64_t rng_below(uint64_t *s, uint64_t n)
 {
-	return n ? rng_next(s) % n : 0;
+	return n ? tu_rng_next(s) % n : 0;
 }
 
 /* ------------------------------------------------------------------------
@@ -161,9 +124,9 @@ struct pl_shared {
 static pid_t spawn_writer(const char *instance, struct pl_shared *sh, unsigned round, unsigned w,
 			  uint64_t seed)
 {
-	pid_t parent = getpid(), pid = fork();
-	struct be_open_opts o = { .instance = instance, .write_timeout_ms = bound(20000) };
+	struct be_open_opts o = { .instance = instance, .write_timeout_ms = tu_bound(20000) };
 	uint64_t rng = seed ^ ((uint64_t)round << 40) ^ ((uint64_t)(w + 1) << 20) ^ 0x5151;
+	pid_t pid = tu_spawn();
 	uint8_t buf[128];
 	unsigned left;
 	be_store *s;
@@ -171,9 +134,6 @@ static pid_t spawn_writer(const char *instance, struct pl_shared *sh, unsigned r
 
 	if (pid != 0)
 		return pid;
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != parent)
-		_exit(9);
 	ret = be_open(STORE, &o, &s);
 	if (ret) {
 		fprintf(stderr, "powerloss writer %u: be_open: %s\n", w, be_strerror(ret));
@@ -191,7 +151,7 @@ static pid_t spawn_writer(const char *instance, struct pl_shared *sh, unsigned r
 		}
 		__atomic_store_n(&sh->written[round][w], c + 1, __ATOMIC_RELEASE);
 		if (--left == 0) {
-			ret = be_flush(s, bound(20000));
+			ret = be_flush(s, tu_bound(20000));
 			if (ret) {
 				fprintf(stderr, "powerloss writer %u: be_flush after #%llu: %s\n", w,
 					(unsigned long long)c, be_strerror(ret));
@@ -462,7 +422,7 @@ static void what_add(struct cut_stats *cs, const char *fmt, ...)
 static void fill_random(uint64_t *rng, uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)rng_next(rng);
+		p[i] = (uint8_t)tu_rng_next(rng);
 }
 
 /*
@@ -517,7 +477,7 @@ static uint8_t *torn_tail(uint64_t *rng, int *kind, int fd, const uint8_t *lost,
 			h.length = 3 * 64;
 			h.end_pos = h.length;
 		}
-		h.crc = (uint32_t)rng_next(rng);
+		h.crc = (uint32_t)tu_rng_next(rng);
 		/* Sometimes the whole claimed length, sometimes less (torn inside). */
 		len = SEG_BATCH_HDR_SIZE + (rng_below(rng, 2) ? h.length : rng_below(rng, h.length));
 		g = malloc(len);
@@ -802,7 +762,7 @@ static void run_powerloss(const char *sync_mode)
 		struct ring_map m;
 		be_store *s;
 		struct be_open_opts o = { .instance = d.instance,
-					  .write_timeout_ms = bound(10000) };
+					  .write_timeout_ms = tu_bound(10000) };
 		uint8_t buf[128];
 		long got;
 		int st, writers_first;
@@ -822,7 +782,7 @@ static void run_powerloss(const char *sync_mode)
 		for (unsigned w = 0; w < NW; w++)
 			pids[w] = spawn_writer(d.instance, sh, round, w, seed);
 		target = 300 + rng_below(&rng, 4700);
-		deadline = now_ms() + (uint64_t)bound(8000);
+		deadline = tu_now_ms() + (uint64_t)tu_bound(8000);
 		while (acked_total(sh, round) < target) {
 			for (unsigned w = 0; w < NW; w++)
 				ck_assert_msg(!exited(pids[w], &st),
@@ -832,11 +792,11 @@ static void run_powerloss(const char *sync_mode)
 			ck_assert_msg(!exited(d.pid, &st),
 				      "round %u: the daemon ended with %d before the cut" LOGFMT,
 				      round, st, LOGARGS(&d));
-			ck_assert_msg(now_ms() < deadline,
+			ck_assert_msg(tu_now_ms() < deadline,
 				      "round %u: %llu of %llu records acknowledged in %d ms" LOGFMT,
 				      round, (unsigned long long)acked_total(sh, round),
-				      (unsigned long long)target, bound(8000), LOGARGS(&d));
-			sleep_ms(1);
+				      (unsigned long long)target, tu_bound(8000), LOGARGS(&d));
+			tu_sleep_ms(1);
 		}
 		/* Anywhere: mid-batch, between the write and its sync, after it. */
 		{
@@ -943,7 +903,7 @@ static void run_powerloss(const char *sync_mode)
 			ck_assert_msg(ret == 0, "round %u: be_write after the restart: %s" LOGFMT,
 				      round, be_strerror(ret), LOGARGS(&d));
 		}
-		st = be_flush(s, bound(10000));
+		st = be_flush(s, tu_bound(10000));
 		ck_assert_msg(st == 0, "round %u: be_flush after the restart: %s" LOGFMT, round,
 			      be_strerror(st), LOGARGS(&d));
 		be_close(s);

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sched.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -35,31 +34,6 @@
 #include "shm/ring.h"
 #include "tests/testutil.h"
 
-/*
- * Checks for hot loops: Check's ck_assert_* record the location of every
- * passing assertion (a message to the runner each time), which costs more
- * than the ring operations under test.  These report only failures.
- */
-#define REQUIRE(c, ...)                            \
-	do {                                       \
-		if (!(c))                          \
-			ck_abort_msg(__VA_ARGS__); \
-	} while (0)
-#define REQUIRE_EQ(a, b)                                                                         \
-	do {                                                                                     \
-		unsigned long long _ra = (unsigned long long)(a), _rb = (unsigned long long)(b); \
-		if (_ra != _rb)                                                                  \
-			ck_abort_msg("line %d: %s == %llu, %s == %llu", __LINE__, #a, _ra, #b,   \
-				     _rb);                                                       \
-	} while (0)
-#define REQUIRE_LE(a, b)                                                                         \
-	do {                                                                                     \
-		unsigned long long _ra = (unsigned long long)(a), _rb = (unsigned long long)(b); \
-		if (!(_ra <= _rb))                                                               \
-			ck_abort_msg("line %d: %s == %llu > %s == %llu", __LINE__, #a, _ra, #b,  \
-				     _rb);                                                       \
-	} while (0)
-
 #define FIRST_SEQ 42 /* not 1: a seq that starts at 0 or 1 by accident shows */
 #define TEST_PID  4242u
 
@@ -67,39 +41,12 @@
  * Helpers.
  */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-/* A bound in ms, stretched like Check's own timeouts in sanitized runs. */
-static int bound(int ms)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	int mult = m ? atoi(m) : 1;
-
-	return ms * (mult > 1 ? mult : 1);
-}
-
 /* Deterministic pseudo-random numbers (xorshift64*), so that failures repeat. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
 static uint64_t rng(void)
 {
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
+	return tu_rng_next(&rng_state);
 }
 
 /* The payload byte i of the record with this seq. */
@@ -139,17 +86,8 @@ static void mkring(struct ring_map *m, char *inst, const char *store, uint64_t c
 		   uint32_t on_full, uint64_t flush_bytes)
 {
 	struct ring_params p = params(store, cap, type, on_full, flush_bytes);
-	int ret;
 
-	tu_instance(inst, 64);
-	ret = ring_create(inst, &p, m);
-	ck_assert_msg(ret == 0, "ring_create(%s, %s): %s", inst, store, be_strerror(ret));
-}
-
-static void rmring(struct ring_map *m, const char *inst, const char *store)
-{
-	ring_unmap(m);
-	ring_unlink(inst, store);
+	tu_mkring(m, inst, &p);
 }
 
 static struct be_open_opts opts_for(const char *inst, int write_timeout_ms)
@@ -158,53 +96,6 @@ static struct be_open_opts opts_for(const char *inst, int write_timeout_ms)
 
 	return o;
 }
-
-/* fork() a child that dies with the test process. */
-static pid_t spawn(void)
-{
-	pid_t parent = getpid();
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(99);
-	}
-	return pid;
-}
-
-/*
- * waitpid() with a bound: the child's status, or -1 when it did not exit in
- * time (it is SIGKILLed and reaped then).
- */
-static int wait_bounded(pid_t pid, int ms)
-{
-	uint64_t end = now_ms() + (uint64_t)bound(ms);
-	int st;
-
-	for (;;) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -1;
-		if (now_ms() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			return -1;
-		}
-		sleep_ms(1);
-	}
-}
-
-#define ck_assert_exit0(st, what)                                             \
-	ck_assert_msg((st) != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,    \
-		      "%s: child %s (status %d: exit %d, signal %d)", (what), \
-		      (st) == -1 ? "did not finish in time" : "failed", (st), \
-		      (st) != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1,     \
-		      (st) != -1 && WIFSIGNALED(st) ? WTERMSIG(st) : 0)
 
 /* ------------------------------------------------------------------------
  * A writer and a "daemon" in one process: the model of what the ring holds.
@@ -247,7 +138,7 @@ static void sim_fini(struct sim *s)
 {
 	free(s->out);
 	free(s->pay);
-	rmring(&s->m, s->inst, s->store);
+	tu_rmring(&s->m, s->inst, s->store);
 }
 
 /*
@@ -268,36 +159,36 @@ static int sim_append(struct sim *s, uint32_t len, int timeout_ms)
 	ret = ring_append(&s->m, &s->ctail, BE_TYPE_RAW, s->pay, len, 1000 + s->next_seq, TEST_PID,
 			  timeout_ms, &seq);
 	if (ret) {
-		REQUIRE_EQ(READ_ONCE(h->head), head);
-		REQUIRE_EQ(READ_ONCE(h->next_seq), s->next_seq);
+		TU_REQUIRE_EQ(READ_ONCE(h->head), head);
+		TU_REQUIRE_EQ(READ_ONCE(h->next_seq), s->next_seq);
 		return ret;
 	}
-	REQUIRE_EQ(seq, s->next_seq);
-	REQUIRE_EQ(READ_ONCE(h->next_seq), s->next_seq + 1);
-	REQUIRE_EQ(READ_ONCE(h->head), head + pad + need);
+	TU_REQUIRE_EQ(seq, s->next_seq);
+	TU_REQUIRE_EQ(READ_ONCE(h->next_seq), s->next_seq + 1);
+	TU_REQUIRE_EQ(READ_ONCE(h->head), head + pad + need);
 	/* In the ring: the header, the payload, then zeros to the next 8 bytes. */
 	{
 		const uint8_t *rec = s->m.data + ((head + pad) & s->m.mask);
 		struct rec_hdr rh;
 
 		memcpy(&rh, rec, sizeof(rh));
-		REQUIRE_EQ(rh.len, len);
-		REQUIRE_EQ(rh.seq, s->next_seq);
+		TU_REQUIRE_EQ(rh.len, len);
+		TU_REQUIRE_EQ(rh.seq, s->next_seq);
 		for (uint64_t b = sizeof(rh) + len; b < need; b++)
-			REQUIRE(rec[b] == 0, "seq %llu: padding byte %llu is 0x%02x",
-				(unsigned long long)seq, (unsigned long long)b, rec[b]);
+			TU_REQUIRE(rec[b] == 0, "seq %llu: padding byte %llu is 0x%02x",
+				   (unsigned long long)seq, (unsigned long long)b, rec[b]);
 	}
 	if (pad) {
 		struct rec_hdr ph;
 
 		memcpy(&ph, s->m.data + off, REC_PAD_MIN);
-		REQUIRE_EQ(ph.type, REC_TYPE_PAD);
-		REQUIRE_EQ(ph.len, pad);
+		TU_REQUIRE_EQ(ph.type, REC_TYPE_PAD);
+		TU_REQUIRE_EQ(ph.len, pad);
 		s->pads++;
 		if (pad / 8 < sizeof(s->pad_seen))
 			s->pad_seen[pad / 8] = 1;
 	}
-	REQUIRE((s->qh + 1) % QMAX != s->qt, "model queue overflow");
+	TU_REQUIRE((s->qh + 1) % QMAX != s->qt, "model queue overflow");
 	s->q[s->qh] = len;
 	s->qh = (s->qh + 1) % QMAX;
 	s->pad_pending += pad;
@@ -314,19 +205,20 @@ static void sim_check_out(struct sim *s, const uint8_t *out, uint64_t bytes, uin
 		struct rec_hdr rh;
 		uint32_t want;
 
-		REQUIRE_LE(off + sizeof(rh), bytes);
+		TU_REQUIRE_LE(off + sizeof(rh), bytes);
 		memcpy(&rh, out + off, sizeof(rh));
-		REQUIRE(s->qt != s->qh, "collected more records than were appended");
+		TU_REQUIRE(s->qt != s->qh, "collected more records than were appended");
 		want = s->q[s->qt];
 		s->qt = (s->qt + 1) % QMAX;
-		REQUIRE(rh.type == BE_TYPE_RAW, "record type %u (padding in the output?)", rh.type);
-		REQUIRE_EQ(rh.len, want);
-		REQUIRE_EQ(rh.seq, s->next_collect);
-		REQUIRE_EQ(rh.flags, 0);
-		REQUIRE_EQ(rh.reserved, 0);
-		REQUIRE_EQ(rh.ts_ns, 1000 + rh.seq);
-		REQUIRE_EQ(rh.pid, TEST_PID);
-		REQUIRE_LE(off + rec_size(rh.len), bytes);
+		TU_REQUIRE(rh.type == BE_TYPE_RAW, "record type %u (padding in the output?)",
+			   rh.type);
+		TU_REQUIRE_EQ(rh.len, want);
+		TU_REQUIRE_EQ(rh.seq, s->next_collect);
+		TU_REQUIRE_EQ(rh.flags, 0);
+		TU_REQUIRE_EQ(rh.reserved, 0);
+		TU_REQUIRE_EQ(rh.ts_ns, 1000 + rh.seq);
+		TU_REQUIRE_EQ(rh.pid, TEST_PID);
+		TU_REQUIRE_LE(off + rec_size(rh.len), bytes);
 		for (uint32_t b = 0; b < rh.len; b++)
 			if (out[off + sizeof(rh) + b] != pat(rh.seq, b))
 				ck_abort_msg(
@@ -334,12 +226,12 @@ static void sim_check_out(struct sim *s, const uint8_t *out, uint64_t bytes, uin
 					(unsigned long long)rh.seq, rh.len, b,
 					out[off + sizeof(rh) + b], pat(rh.seq, b));
 		for (uint64_t b = sizeof(rh) + rh.len; b < rec_size(rh.len); b++)
-			REQUIRE_EQ(out[off + b], 0);
+			TU_REQUIRE_EQ(out[off + b], 0);
 		off += rec_size(rh.len);
 		s->next_collect++;
 		s->collected++;
 	}
-	REQUIRE_EQ(off, bytes);
+	TU_REQUIRE_EQ(off, bytes);
 }
 
 /*
@@ -354,18 +246,18 @@ static void sim_drain(struct sim *s)
 	int ret;
 
 	ret = ring_collect(&s->m, tail, head, s->next_collect, s->out, s->m.capacity, &res);
-	REQUIRE(ret == 0, "ring_collect [%llu, %llu): %s at %llu", (unsigned long long)tail,
-		(unsigned long long)head, be_strerror(ret), (unsigned long long)res.bad_pos);
-	REQUIRE_EQ(res.start_pos, tail);
-	REQUIRE_EQ(res.end_pos, head);
+	TU_REQUIRE(ret == 0, "ring_collect [%llu, %llu): %s at %llu", (unsigned long long)tail,
+		   (unsigned long long)head, be_strerror(ret), (unsigned long long)res.bad_pos);
+	TU_REQUIRE_EQ(res.start_pos, tail);
+	TU_REQUIRE_EQ(res.end_pos, head);
 	if (res.count) {
-		REQUIRE_EQ(res.first_seq, s->next_collect);
-		REQUIRE_EQ(res.last_seq, s->next_collect + res.count - 1);
+		TU_REQUIRE_EQ(res.first_seq, s->next_collect);
+		TU_REQUIRE_EQ(res.last_seq, s->next_collect + res.count - 1);
 	}
 	/* Everything in [tail, head) is records or padding; none of the padding is output. */
-	REQUIRE_EQ(head - tail, res.bytes + s->pad_pending);
+	TU_REQUIRE_EQ(head - tail, res.bytes + s->pad_pending);
 	sim_check_out(s, s->out, res.bytes, res.count);
-	REQUIRE(s->qt == s->qh, "appended records missing from the collect");
+	TU_REQUIRE(s->qt == s->qh, "appended records missing from the collect");
 	s->pad_pending = 0;
 	store_release(&h->tail, head);
 	futex_bump_wake(&h->space_gen);
@@ -395,7 +287,7 @@ static void sim_steer(struct sim *s, uint64_t target)
 			if (seg > sz && seg - sz < min)
 				sz = seg - min;
 		}
-		REQUIRE_EQ(sim_append(s, (uint32_t)(sz - min), 0), 0);
+		TU_REQUIRE_EQ(sim_append(s, (uint32_t)(sz - min), 0), 0);
 		sim_drain(s);
 	}
 	ck_abort_msg("could not steer the head to offset %llu", (unsigned long long)target);
@@ -524,9 +416,9 @@ START_TEST(test_create_open)
 		ck_assert_int_eq(ring_create(inst, &p2, &m2), 0);
 		ck_assert_uint_ne(m2.incarnation, m.incarnation);
 		ck_assert_uint_eq(m2.max_payload, 1024);
-		rmring(&m2, inst, "logs");
+		tu_rmring(&m2, inst, "logs");
 	}
-	rmring(&m, inst, "metrics");
+	tu_rmring(&m, inst, "metrics");
 	ck_assert_int_eq(ring_open(inst, "metrics", 0, &o), -ENOENT);
 }
 END_TEST
@@ -560,7 +452,7 @@ START_TEST(test_create_exists)
 	strcat(path, ".tmp");
 	ck_assert_int_eq(stat(path, &st), -1);
 	ck_assert_int_eq(errno, ENOENT);
-	rmring(&m, inst, "s");
+	tu_rmring(&m, inst, "s");
 }
 END_TEST
 
@@ -589,7 +481,7 @@ START_TEST(test_create_removes_tmp)
 	ck_assert_int_eq(ring_open(inst, "s", 0, &o), 0);
 	ck_assert_uint_eq(o.incarnation, m.incarnation);
 	ring_unmap(&o);
-	rmring(&m, inst, "s");
+	tu_rmring(&m, inst, "s");
 }
 END_TEST
 
@@ -612,7 +504,7 @@ START_TEST(test_create_mode)
 	ck_assert_msg((st.st_mode & 07777) == modes[_i], "mode %04o, asked %04o",
 		      st.st_mode & 07777, modes[_i]);
 	ck_assert_uint_eq(m.hdr->mode, modes[_i]);
-	rmring(&m, inst, "s");
+	tu_rmring(&m, inst, "s");
 }
 END_TEST
 
@@ -663,11 +555,11 @@ START_TEST(test_create_invalid)
 	/* The smallest and a large power of two are fine. */
 	p = params("s", RING_CAP_MIN, BE_TYPE_RAW, RING_ON_FULL_BLOCK, 0);
 	ck_assert_int_eq(ring_create(inst, &p, &m), 0);
-	rmring(&m, inst, "s");
+	tu_rmring(&m, inst, "s");
 	p = params("s", 1 << 20, BE_TYPE_RAW, RING_ON_FULL_BLOCK, 0);
 	ck_assert_int_eq(ring_create(inst, &p, &m), 0);
 	ck_assert_uint_eq(m.max_payload, (1 << 20) / 4);
-	rmring(&m, inst, "s");
+	tu_rmring(&m, inst, "s");
 }
 END_TEST
 
@@ -718,13 +610,13 @@ START_TEST(test_open_wait)
 
 	tu_instance(inst, sizeof(inst));
 	ck_assert_int_eq(pipe(pfd), 0);
-	pid = spawn();
+	pid = tu_spawn();
 	if (pid == 0) {
 		struct ring_params p = params("late", 4096, BE_TYPE_RAW, RING_ON_FULL_BLOCK, 0);
 		struct ring_map m;
 
 		char path[64], buf[64];
-		uint64_t end = now_ms() + (uint64_t)bound(10000);
+		uint64_t end = tu_now_ms() + (uint64_t)tu_bound(10000);
 
 		close(pfd[1]);
 		if (read(pfd[0], &c, 1) != 1)
@@ -734,7 +626,7 @@ START_TEST(test_open_wait)
 		 * (its only sleep), so that the wait itself is what is tested.
 		 */
 		snprintf(path, sizeof(path), "/proc/%d/syscall", (int)getppid());
-		while (now_ms() < end) {
+		while (tu_now_ms() < end) {
 			int fd = open(path, O_RDONLY | O_CLOEXEC);
 			ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
 			long nr;
@@ -747,7 +639,7 @@ START_TEST(test_open_wait)
 			nr = strtol(buf, NULL, 10);
 			if (nr == SYS_clock_nanosleep || nr == SYS_nanosleep)
 				break;
-			sleep_ms(1);
+			tu_sleep_ms(1);
 		}
 		_exit(ring_create(inst, &p, &m) == 0 ? 0 : 3);
 	}
@@ -755,12 +647,12 @@ START_TEST(test_open_wait)
 	ck_assert_int_eq(write(pfd[1], &c, 1), 1);
 	close(pfd[1]);
 	o = opts_for(inst, 0);
-	o.open_timeout_ms = bound(10000);
+	o.open_timeout_ms = tu_bound(10000);
 	ret = be_open("late", &o, &s);
 	ck_assert_msg(ret == 0, "be_open: %s", be_strerror(ret));
 	ck_assert_int_eq(be_store_type(s), BE_TYPE_RAW);
-	st = wait_bounded(pid, 10000);
-	ck_assert_exit0(st, "creator");
+	st = tu_wait_bounded(pid, 10000);
+	tu_assert_exit0(st, "creator");
 	ck_assert_int_eq(be_close(s), 0); /* nothing written: nothing to flush */
 	ring_unlink(inst, "late");
 }
@@ -870,7 +762,7 @@ START_TEST(test_open_damaged)
 	opts = opts_for(inst, 0);
 	ck_assert_int_eq(be_open("d", &opts, &s), want);
 	ck_assert_ptr_null(s);
-	rmring(&m, inst, "d"); /* unmaps without touching the (maybe truncated) pages */
+	tu_rmring(&m, inst, "d"); /* unmaps without touching the (maybe truncated) pages */
 }
 END_TEST
 
@@ -886,7 +778,7 @@ START_TEST(test_open_minor_version)
 	ring_unmap(&o);
 	m.hdr->version = ((RING_VERSION_MAJOR - 1) << 16) | 9;
 	ck_assert_int_eq(ring_open(inst, "v", 0, &o), -EPROTO);
-	rmring(&m, inst, "v");
+	tu_rmring(&m, inst, "v");
 }
 END_TEST
 
@@ -904,7 +796,7 @@ START_TEST(test_open_other_pidns)
 		return;
 	}
 	mkring(&m, inst, "ns", 4096, BE_TYPE_RAW, RING_ON_FULL_BLOCK, 0);
-	pid = spawn();
+	pid = tu_spawn();
 	if (pid == 0) {
 		pid_t g;
 		int gst;
@@ -929,13 +821,13 @@ START_TEST(test_open_other_pidns)
 			_exit(78);
 		_exit(WIFEXITED(gst) ? WEXITSTATUS(gst) : 79);
 	}
-	st = wait_bounded(pid, 10000);
+	st = tu_wait_bounded(pid, 10000);
 	if (st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 77) {
 		printf("test_open_other_pidns: skipped (unshare(CLONE_NEWPID) refused)\n");
 	} else {
-		ck_assert_exit0(st, "pid-namespace child");
+		tu_assert_exit0(st, "pid-namespace child");
 	}
-	rmring(&m, inst, "ns");
+	tu_rmring(&m, inst, "ns");
 }
 END_TEST
 
@@ -1033,9 +925,9 @@ START_TEST(test_bursts)
 				uint64_t pad =
 					(s->m.capacity - off < need) ? s->m.capacity - off : 0;
 
-				REQUIRE(head + pad + need - READ_ONCE(s->m.hdr->tail) >
-						s->m.capacity,
-					"-ENOBUFS for a record that fits");
+				TU_REQUIRE(head + pad + need - READ_ONCE(s->m.hdr->tail) >
+						   s->m.capacity,
+					   "-ENOBUFS for a record that fits");
 				break;
 			}
 			ck_assert_int_eq(ret, 0);
@@ -1426,32 +1318,33 @@ START_TEST(test_collect_garbage)
 			out = malloc(ocap ? ocap : 1);
 			ck_assert_ptr_nonnull(out);
 			ret = ring_collect(&m, tail, head, minseq, out, ocap, &res);
-			REQUIRE(ret == 0 || ret == -EBADMSG || (ret == -E2BIG && ocap < cap),
-				"ring_collect: %d", ret);
-			REQUIRE_EQ(res.start_pos, tail);
+			TU_REQUIRE(ret == 0 || ret == -EBADMSG || (ret == -E2BIG && ocap < cap),
+				   "ring_collect: %d", ret);
+			TU_REQUIRE_EQ(res.start_pos, tail);
 			if (ret == 0 || ret == -EBADMSG) {
 				uint64_t off = 0;
 
-				REQUIRE_LE(res.bytes, ocap);
-				REQUIRE_LE(tail, res.end_pos);
+				TU_REQUIRE_LE(res.bytes, ocap);
+				TU_REQUIRE_LE(tail, res.end_pos);
 				if (ret == 0)
-					REQUIRE_LE(res.end_pos, head);
+					TU_REQUIRE_LE(res.end_pos, head);
 				else
-					REQUIRE_EQ(res.end_pos, res.bad_pos);
+					TU_REQUIRE_EQ(res.end_pos, res.bad_pos);
 				/* What came out parses as res.count records. */
 				for (uint32_t i = 0; i < res.count; i++) {
 					struct rec_hdr rh;
 
-					REQUIRE_LE(off + sizeof(rh), res.bytes);
+					TU_REQUIRE_LE(off + sizeof(rh), res.bytes);
 					memcpy(&rh, out + off, sizeof(rh));
-					REQUIRE_EQ(rh.type, BE_TYPE_RAW);
-					REQUIRE_LE(rh.len, m.max_payload);
+					TU_REQUIRE_EQ(rh.type, BE_TYPE_RAW);
+					TU_REQUIRE_LE(rh.len, m.max_payload);
 					off += rec_size(rh.len);
 				}
-				REQUIRE_EQ(off, res.bytes);
+				TU_REQUIRE_EQ(off, res.bytes);
 			} else {
-				REQUIRE(res.need > ocap, "need %llu", (unsigned long long)res.need);
-				REQUIRE_EQ(res.count, 0);
+				TU_REQUIRE(res.need > ocap, "need %llu",
+					   (unsigned long long)res.need);
+				TU_REQUIRE_EQ(res.count, 0);
 			}
 			free(out);
 		}
@@ -1566,7 +1459,7 @@ START_TEST(test_full_block_wakes)
 		;
 	waits = READ_ONCE(s->m.hdr->full_waits);
 	seq = s->next_seq;
-	pid = spawn();
+	pid = tu_spawn();
 	if (pid == 0) {
 		uint8_t p[77];
 		uint64_t got = 0;
@@ -1579,11 +1472,11 @@ START_TEST(test_full_block_wakes)
 			      : 1);
 	}
 	/* Wait until the child is waiting for space (it counts the wait first). */
-	end = now_ms() + (uint64_t)bound(10000);
+	end = tu_now_ms() + (uint64_t)tu_bound(10000);
 	while (READ_ONCE(s->m.hdr->full_waits) == waits) {
 		ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "the writer exited without waiting");
-		ck_assert_msg(now_ms() < end, "the writer never waited for space");
-		sleep_ms(1);
+		ck_assert_msg(tu_now_ms() < end, "the writer never waited for space");
+		tu_sleep_ms(1);
 	}
 	/* It holds the lock while it waits. */
 	{
@@ -1594,8 +1487,8 @@ START_TEST(test_full_block_wakes)
 	}
 	ck_assert_int_eq(waitpid(pid, &st, WNOHANG), 0);
 	sim_drain(s); /* moves the tail, bumps space_gen, FUTEX_WAKE */
-	st = wait_bounded(pid, 10000);
-	ck_assert_exit0(st, "blocked writer");
+	st = tu_wait_bounded(pid, 10000);
+	tu_assert_exit0(st, "blocked writer");
 
 	ck_assert_int_eq(ring_collect(&s->m, READ_ONCE(s->m.hdr->tail), READ_ONCE(s->m.hdr->head),
 				      seq, s->out, s->m.capacity, &res),
@@ -1665,7 +1558,7 @@ START_TEST(test_wrong_type)
 	ck_assert_int_eq(be_write(bs, "abc", 3), -EPROTOTYPE);
 	ck_assert_uint_eq(READ_ONCE(m.hdr->head), 0);
 	ck_assert_int_eq(be_close(bs), 0);
-	rmring(&m, inst, "lg");
+	tu_rmring(&m, inst, "lg");
 }
 END_TEST
 
@@ -1683,7 +1576,7 @@ START_TEST(test_doorbell)
 	h = s->m.hdr;
 	gen0 = READ_ONCE(h->doorbell_gen);
 	/* The daemon, asleep on the doorbell. */
-	pid = spawn();
+	pid = tu_spawn();
 	if (pid == 0) {
 		int ret;
 
@@ -1719,8 +1612,8 @@ START_TEST(test_doorbell)
 		/* The daemon flushes; the writer's cached tail is now stale. */
 		sim_drain(s);
 		if (round == 0) {
-			st = wait_bounded(pid, 10000);
-			ck_assert_exit0(st, "doorbell waiter");
+			st = tu_wait_bounded(pid, 10000);
+			tu_assert_exit0(st, "doorbell waiter");
 		}
 	}
 	/* A big record that crosses it at once rings once. */
@@ -1778,7 +1671,7 @@ START_TEST(test_flush)
 	ck_assert_int_eq(be_flush(bs, 0), 0);
 
 	/* A writer that waits (no timeout) is woken by the durable_gen bump. */
-	pid = spawn();
+	pid = tu_spawn();
 	if (pid == 0) {
 		struct be_open_opts co = opts_for(inst, 0);
 		be_store *cs;
@@ -1789,19 +1682,19 @@ START_TEST(test_flush)
 	}
 	/* Its record is seq + 1: wait until it asks for that. */
 	{
-		uint64_t end = now_ms() + (uint64_t)bound(10000);
+		uint64_t end = tu_now_ms() + (uint64_t)tu_bound(10000);
 
 		while (READ_ONCE(h->flush_req_seq) < seq + 1) {
 			ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "the flusher exited early");
-			ck_assert_msg(now_ms() < end, "the flusher never asked for a flush");
-			sleep_ms(1);
+			ck_assert_msg(tu_now_ms() < end, "the flusher never asked for a flush");
+			tu_sleep_ms(1);
 		}
 	}
 	ck_assert_int_eq(waitpid(pid, &st, WNOHANG), 0);
 	store_release(&h->durable_seq, seq + 2);
 	futex_bump_wake(&h->durable_gen);
-	st = wait_bounded(pid, 10000);
-	ck_assert_exit0(st, "flush waiter");
+	st = tu_wait_bounded(pid, 10000);
+	tu_assert_exit0(st, "flush waiter");
 
 	/* be_close of a handle whose records are durable: 0. */
 	ck_assert_int_eq(be_close(bs), 0);
@@ -1809,7 +1702,7 @@ START_TEST(test_flush)
 	ck_assert_int_eq(be_open("fl", &o, &bs), 0);
 	ck_assert_int_eq(be_write(bs, "four", 4), 0);
 	ck_assert_int_eq(be_close(bs), -ETIMEDOUT);
-	rmring(&m, inst, "fl");
+	tu_rmring(&m, inst, "fl");
 }
 END_TEST
 

@@ -53,7 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -79,6 +78,7 @@
  * Helpers.
  */
 
+/* xorshift (13, 7, 17), not tu_rng_next(): a printed seed must replay the same rounds. */
 static uint64_t seed;
 static uint64_t rng_state;
 
@@ -103,122 +103,6 @@ static void seed_rng(void)
 	if (!seed)
 		seed = 1;
 	rng_state = seed;
-}
-
-static int bound(int ms)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	int mult = m ? atoi(m) : 1;
-
-	return ms * (mult > 1 ? mult : 1);
-}
-
-static void nap_us(unsigned us)
-{
-	struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static off_t file_size(const char *path)
-{
-	struct stat sb;
-
-	return stat(path, &sb) == 0 ? sb.st_size : -1;
-}
-
-/* A file's text from byte `from` (its last 48K when longer). */
-static char text_buf[49152];
-
-static const char *text_from(const char *path, off_t from)
-{
-	off_t size = file_size(path);
-	ssize_t n = 0;
-	int fd;
-
-	text_buf[0] = 0;
-	if (size < 0)
-		return text_buf;
-	if (size - from > (off_t)sizeof(text_buf) - 1)
-		from = size - (off_t)(sizeof(text_buf) - 1);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return text_buf;
-	n = pread(fd, text_buf, sizeof(text_buf) - 1, from);
-	close(fd);
-	text_buf[n > 0 ? n : 0] = 0;
-	return text_buf;
-}
-
-/*
- * log_tail() - the end of a log from byte `from`, short enough for a Check
- * message (Check drops messages over CK_MAX_MSG_SIZE, 4096 by default).
- */
-static char tail_buf[2600];
-
-static const char *log_tail(const char *path, off_t from)
-{
-	off_t size = file_size(path);
-	ssize_t n = 0;
-	int fd;
-
-	tail_buf[0] = 0;
-	if (size < 0)
-		return tail_buf;
-	if (size - from > (off_t)sizeof(tail_buf) - 1)
-		from = size - (off_t)(sizeof(tail_buf) - 1);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return tail_buf;
-	n = pread(fd, tail_buf, sizeof(tail_buf) - 1, from);
-	close(fd);
-	tail_buf[n > 0 ? n : 0] = 0;
-	return tail_buf;
-}
-
-/* Where a daemon that did not come up is: for the failure message. */
-static const char *where_is(pid_t pid)
-{
-	static char buf[600];
-	char path[64], wchan[64] = "", sc[96] = "", *nl;
-	FILE *f;
-
-	if (pid <= 0)
-		return "(exited)";
-	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
-	if ((f = fopen(path, "re"))) {
-		if (!fgets(wchan, sizeof(wchan), f))
-			wchan[0] = 0;
-		fclose(f);
-	}
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-	if ((f = fopen(path, "re"))) {
-		if (!fgets(sc, sizeof(sc), f))
-			sc[0] = 0;
-		fclose(f);
-	}
-	if ((nl = strchr(sc, '\n')))
-		*nl = 0;
-	snprintf(buf, sizeof(buf), "(pid %d still running: wchan '%s', syscall '%s')", (int)pid,
-		 wchan, sc);
-	return buf;
-}
-
-/* Does text hold one line that contains both a and b? */
-static int has_line_with(const char *text, const char *a, const char *b)
-{
-	for (const char *l = text; l && *l;) {
-		const char *nl = strchr(l, '\n');
-		size_t len = nl ? (size_t)(nl - l) : strlen(l);
-		char line[1200];
-
-		snprintf(line, sizeof(line), "%.*s",
-			 (int)(len < sizeof(line) ? len : sizeof(line) - 1), l);
-		if (strstr(line, a) && strstr(line, b))
-			return 1;
-		l = nl ? nl + 1 : NULL;
-	}
-	return 0;
 }
 
 /* What a crash or a sanitizer leaves in a log: the first such line, or NULL. */
@@ -246,80 +130,29 @@ static const char *crash_text(const char *path)
 	return NULL;
 }
 
-/* Let tu_cleanup_run() kill a child started here, whatever happens. */
-static void pid_file(char *path, size_t len, pid_t pid)
-{
-	snprintf(path, len, "/tmp/be-test-%s", tu_run_id());
-	mkdir(path, 0755);
-	snprintf(path + strlen(path), len - strlen(path), "/pid.%d", (int)pid);
-}
-
-static void note_pid(pid_t pid)
-{
-	char path[128];
-	int fd;
-
-	pid_file(path, sizeof(path), pid);
-	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
-}
-
-static void forget_pid(pid_t pid)
-{
-	char path[128];
-
-	pid_file(path, sizeof(path), pid);
-	unlink(path);
-}
-
-/* Reap pid within timeout_ms: its status, or -1 (then it is killed and reaped). */
+/*
+ * reap() - pid's raw status within timeout_ms, or -1 (then it is killed and
+ * reaped); its pid forgotten.  Here, not tu_wait_exit(): the tests tell a
+ * signal from an exit code.
+ */
 static int reap(pid_t pid, int timeout_ms)
 {
-	uint64_t end = deadline_after_ms(timeout_ms);
-	int status;
+	int status, r = tu_reap(pid, timeout_ms, &status);
 
-	for (;;) {
-		pid_t r = waitpid(pid, &status, WNOHANG);
-
-		if (r == pid) {
-			forget_pid(pid);
-			return status;
-		}
-		if (r < 0 || now_mono_ns() > end) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			forget_pid(pid);
-			return -1;
-		}
-		nap_us(1000);
-	}
+	tu_forget_pid(pid);
+	return r == 0 ? status : -1;
 }
 
-/* Run argv with stdout into out_path (stderr too), wait: status, or 128 + signal. */
+/* tu_run_prog() with stdout and stderr into out_path, and its text kept in out_text. */
 static char out_text[16384];
 
 static int run_prog(const char *out_path, const char *const argv[])
 {
-	int status;
-	pid_t pid = fork();
+	int st = tu_run_prog((char *const *)argv, NULL, out_path, out_path, -1);
 
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (in < 0 || out < 0)
-			_exit(126);
-		dup2(in, 0);
-		dup2(out, 1);
-		dup2(out, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	snprintf(out_text, sizeof(out_text), "%s", text_from(out_path, 0));
-	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+	ck_assert_int_ge(st, 0);
+	snprintf(out_text, sizeof(out_text), "%s", tu_text_from(out_path, 0));
+	return st;
 }
 
 /* ------------------------------------------------------------------------
@@ -359,18 +192,14 @@ static struct bshared *shared_map(void)
 
 static pid_t start_b_writer(const char *instance, struct bshared *sh)
 {
-	pid_t parent = getpid(), pid = fork();
+	pid_t pid = tu_spawn();
 
-	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct be_open_opts o = { .instance = instance, .write_timeout_ms = 20000 };
 		be_store *s;
 		uint64_t n = 0;
 		int ret;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(9);
 		ret = be_open("B", &o, &s);
 		if (ret) {
 			snprintf(sh->msg, sizeof(sh->msg), "be_open(B): %s", be_strerror(ret));
@@ -401,7 +230,7 @@ static pid_t start_b_writer(const char *instance, struct bshared *sh)
 		be_close(s);
 		_exit(0);
 	}
-	note_pid(pid);
+	tu_note_pid(pid);
 	return pid;
 }
 
@@ -464,13 +293,13 @@ static struct tu_daemon D;
 static off_t log_off;
 
 #define LOGFMT "\n(seed %llu)\n--- daemon log %s (since its last start) ---\n%s"
-#define LOGARGS (unsigned long long)seed, D.log, log_tail(D.log, log_off)
+#define LOGARGS (unsigned long long)seed, D.log, tu_log_tail(D.log, log_off)
 
 static void start_daemon(const char *wait_store)
 {
-	log_off = file_size(D.log) > 0 ? file_size(D.log) : 0;
-	ck_assert_msg(tu_daemon_start(&D, wait_store) == 0, "bufferengined did not come up %s"
-		      LOGFMT, where_is(D.pid), LOGARGS);
+	log_off = tu_file_size(D.log) > 0 ? tu_file_size(D.log) : 0;
+	ck_assert_msg(tu_daemon_start(&D, wait_store) == 0,
+		      "bufferengined did not come up %s" LOGFMT, tu_where_is(D.pid), LOGARGS);
 }
 
 static void assert_alive(const char *when)
@@ -501,11 +330,11 @@ static int wait_log_line(const char *a, const char *b, int timeout_ms)
 	uint64_t end = deadline_after_ms(timeout_ms);
 
 	for (;;) {
-		if (has_line_with(text_from(D.log, log_off), a, b))
+		if (tu_has_line_with(tu_text_from(D.log, log_off), a, b))
 			return 1;
 		if (now_mono_ns() > end)
 			return 0;
-		nap_us(2000);
+		tu_sleep_us(2000);
 	}
 }
 
@@ -757,7 +586,7 @@ static enum outcome await_answer(struct astore *a, unsigned round, const struct 
 				 uint64_t dmg0, uint64_t batches0, int must_quarantine)
 {
 	struct ring_hdr *h = a->m.hdr;
-	uint64_t end = deadline_after_ms(bound(5000));
+	uint64_t end = deadline_after_ms(tu_bound(5000));
 	uint64_t req, dur;
 
 	uint64_t asked = 0;
@@ -794,7 +623,7 @@ static enum outcome await_answer(struct astore *a, unsigned round, const struct 
 			      (unsigned long long)dmg, (unsigned long long)dmg0, (unsigned long long)b,
 			      (unsigned long long)batches0, LOGARGS);
 		assert_alive("waiting for an answer");
-		nap_us(100);
+		tu_sleep_us(100);
 	}
 }
 
@@ -943,7 +772,7 @@ static void one_round(struct astore *a, unsigned round, struct stats *st)
 			first &= !A[i].spent;
 		a->spent = 1;
 		snprintf(tag, sizeof(tag), "[%s]", a->name);
-		ck_assert_msg(wait_log_line(tag, "store stopped", bound(5000)),
+		ck_assert_msg(wait_log_line(tag, "store stopped", tu_bound(5000)),
 			      "round %u, %s after %s: quarantined, but no log line names it" LOGFMT,
 			      round, a->name, s.what, LOGARGS);
 		ck_assert_msg(READ_ONCE(hd->last_error) != 0,
@@ -985,7 +814,7 @@ static void one_round(struct astore *a, unsigned round, struct stats *st)
 	}
 	dmg0 = READ_ONCE(hd->damaged_bytes);
 	write_a(a, round, 99, "after the answer");
-	ret = be_flush(a->h, bound(5000));
+	ret = be_flush(a->h, tu_bound(5000));
 	ck_assert_msg(ret == 0, "round %u, %s after %s (%s): be_flush: %s" LOGFMT, round, a->name,
 		      s.what, outcome_name[out], be_strerror(ret), LOGARGS);
 	ck_assert_msg(READ_ONCE(hd->damaged_bytes) == dmg0 &&
@@ -1058,7 +887,7 @@ START_TEST(test_rounds)
 
 	/* B: stop its writer, which flushes; every record once, in order. */
 	store_release(&sh->stop, 1);
-	status = reap(bw, bound(30000));
+	status = reap(bw, tu_bound(30000));
 	ck_assert_msg(status == 0, "the B writer: status 0x%x: %s" LOGFMT, status, sh->msg, LOGARGS);
 	for (int i = 0; i < NA; i++)
 		close_a(&A[i]);
@@ -1110,9 +939,8 @@ END_TEST
 
 static pid_t start_dumper(const char *instance, const char *dir, struct bshared *sh)
 {
-	pid_t parent = getpid(), pid = fork();
+	pid_t pid = tu_spawn();
 
-	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		const char *sd = BE_BIN_DIR "/shm-dump";
 		const char *const variants[][8] = {
@@ -1126,9 +954,6 @@ static pid_t start_dumper(const char *instance, const char *dir, struct bshared 
 		char out[400];
 		unsigned v = 0;
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(9);
 		snprintf(out, sizeof(out), "%s/dumper.out", dir);
 		while (!load_acquire(&sh->stop)) {
 			const char *const *argv = variants[v++ % 6];
@@ -1137,7 +962,7 @@ static pid_t start_dumper(const char *instance, const char *dir, struct bshared 
 
 			if (load_acquire(&sh->pause)) {
 				store_release(&sh->idle, 1);
-				nap_us(500);
+				tu_sleep_us(500);
 				continue;
 			}
 			store_release(&sh->idle, 0);
@@ -1175,24 +1000,20 @@ static pid_t start_dumper(const char *instance, const char *dir, struct bshared 
 		}
 		_exit(0);
 	}
-	note_pid(pid);
+	tu_note_pid(pid);
 	return pid;
 }
 
 /* A writer hammering A until the ring goes from under it (SIGBUS) or it is told to stop. */
 static pid_t start_a_hammer(const char *instance)
 {
-	pid_t parent = getpid(), pid = fork();
+	pid_t pid = tu_spawn();
 
-	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
 		struct be_open_opts o = { .instance = instance, .write_timeout_ms = 0 };
 		be_store *s;
 		char buf[200];
 
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(9);
 		/* Its death by SIGBUS is expected: no sanitizer report of it in the test's output. */
 		{
 			int null = open("/dev/null", O_WRONLY);
@@ -1212,10 +1033,10 @@ static pid_t start_a_hammer(const char *instance)
 			if (ret && ret != -ETIMEDOUT && ret != -ENOBUFS)
 				_exit(11);
 			if (ret)
-				nap_us(200);
+				tu_sleep_us(200);
 		}
 	}
-	note_pid(pid);
+	tu_note_pid(pid);
 	return pid;
 }
 
@@ -1247,9 +1068,9 @@ START_TEST(test_truncate)
 		struct ring_map mb;
 
 		/* Somewhere while the daemon and shm-dump read A and the writer writes. */
-		nap_us(1000 + (unsigned)rnd_below(20000));
+		tu_sleep_us(1000 + (unsigned)rnd_below(20000));
 		ck_assert_int_eq(truncate(ring_path, 0), 0);
-		ck_assert_msg(wait_log_line("[A]", "truncated", bound(10000)),
+		ck_assert_msg(wait_log_line("[A]", "truncated", tu_bound(10000)),
 			      "round %u: the daemon did not report A truncated" LOGFMT, rounds,
 			      LOGARGS);
 		assert_alive("after the truncation");
@@ -1257,12 +1078,12 @@ START_TEST(test_truncate)
 		/* B goes on: its durable seq moves. */
 		ck_assert_int_eq(ring_open(D.instance, "B", RING_OPEN_RDONLY, &mb), 0);
 		b0 = load_acquire(&mb.hdr->durable_seq);
-		bend = deadline_after_ms(bound(10000));
+		bend = deadline_after_ms(tu_bound(10000));
 		while (load_acquire(&mb.hdr->durable_seq) == b0) {
 			ck_assert_msg(now_mono_ns() < bend, "round %u: B's durable seq stuck at %llu "
 				      "after A's truncation" LOGFMT, rounds, (unsigned long long)b0,
 				      LOGARGS);
-			nap_us(1000);
+			tu_sleep_us(1000);
 		}
 		ring_unmap(&mb);
 
@@ -1284,7 +1105,7 @@ START_TEST(test_truncate)
 		 * be_write error other than the ones a full or damaged ring gives.
 		 */
 		kill(hammer, SIGKILL);
-		status = reap(hammer, bound(5000));
+		status = reap(hammer, tu_bound(5000));
 		ck_assert_msg(status != -1 && !(WIFEXITED(status) && WEXITSTATUS(status) == 11),
 			      "round %u: the A writer ended with status 0x%x" LOGFMT, rounds, status,
 			      LOGARGS);
@@ -1294,11 +1115,11 @@ START_TEST(test_truncate)
 		/* Next round: a fresh ring from a new daemon, shm-dump paused meanwhile. */
 		store_release(&dsh->pause, 1);
 		{
-			uint64_t pend = deadline_after_ms(bound(10000));
+			uint64_t pend = deadline_after_ms(tu_bound(10000));
 
 			while (!load_acquire(&dsh->idle)) {
 				ck_assert_msg(now_mono_ns() < pend, "the dumper does not pause");
-				nap_us(500);
+				tu_sleep_us(500);
 			}
 		}
 		ck_assert_msg(dsh->dump_signals == 0, "round %u: %s (%llu of %llu runs by a signal)"
@@ -1314,9 +1135,9 @@ START_TEST(test_truncate)
 	}
 
 	store_release(&dsh->stop, 1);
-	ck_assert_int_eq(reap(dumper, bound(10000)), 0);
+	ck_assert_int_eq(reap(dumper, tu_bound(10000)), 0);
 	store_release(&sh->stop, 1);
-	status = reap(bw, bound(30000));
+	status = reap(bw, tu_bound(30000));
 	ck_assert_msg(status == 0, "the B writer: status 0x%x: %s" LOGFMT, status, sh->msg, LOGARGS);
 	stop_daemon();
 	{

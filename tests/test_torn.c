@@ -68,127 +68,10 @@
  * Small helpers.
  */
 
-/* A bound in ms, stretched like Check's own timeouts in sanitized runs. */
-static int bound(int ms)
-{
-	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
-	int mult = m ? atoi(m) : 1;
-
-	return ms * (mult > 1 ? mult : 1);
-}
-
-static void nap_ms(unsigned ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static off_t file_size(const char *path)
-{
-	struct stat sb;
-
-	return stat(path, &sb) == 0 ? sb.st_size : -1;
-}
-
-/* The text of a file from byte `from` on (its last 48K when longer). */
-static char text_buf[49152];
-
-static const char *text_from(const char *path, off_t from)
-{
-	off_t size = file_size(path);
-	ssize_t n = 0;
-	int fd;
-
-	text_buf[0] = 0;
-	if (size < 0)
-		return text_buf;
-	if (size - from > (off_t)sizeof(text_buf) - 1)
-		from = size - (off_t)(sizeof(text_buf) - 1);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return text_buf;
-	n = pread(fd, text_buf, sizeof(text_buf) - 1, from);
-	close(fd);
-	text_buf[n > 0 ? n : 0] = 0;
-	return text_buf;
-}
-
-/*
- * log_tail() - the end of a log from byte `from`, short enough for a Check
- * message (Check drops messages over CK_MAX_MSG_SIZE, 4096 by default).
- */
-static char tail_buf[2600];
-
-static const char *log_tail(const char *path, off_t from)
-{
-	off_t size = file_size(path);
-	ssize_t n = 0;
-	int fd;
-
-	tail_buf[0] = 0;
-	if (size < 0)
-		return tail_buf;
-	if (size - from > (off_t)sizeof(tail_buf) - 1)
-		from = size - (off_t)(sizeof(tail_buf) - 1);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return tail_buf;
-	n = pread(fd, tail_buf, sizeof(tail_buf) - 1, from);
-	close(fd);
-	tail_buf[n > 0 ? n : 0] = 0;
-	return tail_buf;
-}
-
-/* Where a daemon that did not come up is: for the failure message. */
-static const char *where_is(pid_t pid)
-{
-	static char buf[600];
-	char path[64], wchan[64] = "", sc[96] = "", *nl;
-	FILE *f;
-
-	if (pid <= 0)
-		return "(exited)";
-	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
-	if ((f = fopen(path, "re"))) {
-		if (!fgets(wchan, sizeof(wchan), f))
-			wchan[0] = 0;
-		fclose(f);
-	}
-	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
-	if ((f = fopen(path, "re"))) {
-		if (!fgets(sc, sizeof(sc), f))
-			sc[0] = 0;
-		fclose(f);
-	}
-	if ((nl = strchr(sc, '\n')))
-		*nl = 0;
-	snprintf(buf, sizeof(buf), "(pid %d still running: wchan '%s', syscall '%s')", (int)pid,
-		 wchan, sc);
-	return buf;
-}
-
-/* Does text hold one line that contains both a and b? */
-static int has_line_with(const char *text, const char *a, const char *b)
-{
-	for (const char *l = text; l && *l;) {
-		const char *nl = strchr(l, '\n');
-		size_t len = nl ? (size_t)(nl - l) : strlen(l);
-		char line[1200];
-
-		snprintf(line, sizeof(line), "%.*s",
-			 (int)(len < sizeof(line) ? len : sizeof(line) - 1), l);
-		if (strstr(line, a) && strstr(line, b))
-			return 1;
-		l = nl ? nl + 1 : NULL;
-	}
-	return 0;
-}
-
 /* A whole file into a new buffer. */
 static uint8_t *slurp(const char *path, size_t *len)
 {
-	off_t size = file_size(path);
+	off_t size = tu_file_size(path);
 	uint8_t *buf;
 	int fd;
 
@@ -212,7 +95,7 @@ static void spit(const char *path, const void *buf, size_t len)
 	close(fd);
 }
 
-/* Deterministic garbage (xorshift), so that a failure repeats. */
+/* Deterministic garbage (xorshift, not tu_rng_next(): same bytes), so that a failure repeats. */
 static uint64_t rng_state;
 
 static uint8_t rng_byte(void)
@@ -223,69 +106,24 @@ static uint8_t rng_byte(void)
 	return (uint8_t)(rng_state >> 24);
 }
 
-/* Let tu_cleanup_run() kill a daemon started here by hand, whatever happens. */
-static void pid_file(char *path, size_t len, pid_t pid)
-{
-	snprintf(path, len, "/tmp/be-test-%s", tu_run_id());
-	mkdir(path, 0755);
-	snprintf(path + strlen(path), len - strlen(path), "/pid.%d", (int)pid);
-}
-
-static void note_pid(pid_t pid)
-{
-	char path[128];
-	int fd;
-
-	pid_file(path, sizeof(path), pid);
-	fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
-}
-
-static void forget_pid(pid_t pid)
-{
-	char path[128];
-
-	pid_file(path, sizeof(path), pid);
-	unlink(path);
-}
-
 /*
- * run_prog() - argv (argv[0] a path), stdin /dev/null, stdout and stderr
- * into files under dir, their text into out/err.  Exit status, or 128 +
- * the signal.
+ * run_prog() - tu_run_prog() with stdout and stderr into files under dir,
+ * their text kept in out_text and err_text.  Exit status, or 128 + the signal.
  */
 static char out_text[16384], err_text[8192];
 
 static int run_prog(const char *dir, const char *const argv[])
 {
 	char out_path[512], err_path[512];
-	int status;
-	pid_t pid;
+	int st;
 
 	snprintf(out_path, sizeof(out_path), "%s/prog.out", dir);
 	snprintf(err_path, sizeof(err_path), "%s/prog.err", dir);
-	pid = fork();
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (in < 0 || out < 0 || err < 0)
-			_exit(126);
-		dup2(in, 0);
-		dup2(out, 1);
-		dup2(err, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	snprintf(out_text, sizeof(out_text), "%s", text_from(out_path, 0));
-	snprintf(err_text, sizeof(err_text), "%s", text_from(err_path, 0));
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return WEXITSTATUS(status);
+	st = tu_run_prog((char *const *)argv, NULL, out_path, err_path, -1);
+	ck_assert_int_ge(st, 0);
+	snprintf(out_text, sizeof(out_text), "%s", tu_text_from(out_path, 0));
+	snprintf(err_text, sizeof(err_text), "%s", tu_text_from(err_path, 0));
+	return st;
 }
 
 /* ------------------------------------------------------------------------
@@ -330,7 +168,7 @@ struct fx {
 static struct fx F;
 
 #define LOGFMT "\n--- daemon log %s (since its last start) ---\n%s"
-#define LOGARGS(f) (f)->d.log, log_tail((f)->d.log, (f)->log_off)
+#define LOGARGS(f) (f)->d.log, tu_log_tail((f)->d.log, (f)->log_off)
 
 struct peek {
 	uint64_t head, tail, next_seq, durable_seq, durable_pos;
@@ -354,9 +192,9 @@ static void peek(struct fx *f, struct peek *p)
 
 static void start_daemon(struct fx *f)
 {
-	f->log_off = file_size(f->d.log) > 0 ? file_size(f->d.log) : 0;
-	ck_assert_msg(tu_daemon_start(&f->d, "s") == 0, "bufferengined did not come up %s"
-		      LOGFMT, where_is(f->d.pid), LOGARGS(f));
+	f->log_off = tu_file_size(f->d.log) > 0 ? tu_file_size(f->d.log) : 0;
+	ck_assert_msg(tu_daemon_start(&f->d, "s") == 0, "bufferengined did not come up %s" LOGFMT,
+		      tu_where_is(f->d.pid), LOGARGS(f));
 }
 
 static void stop_daemon(struct fx *f)
@@ -368,7 +206,7 @@ static void stop_daemon(struct fx *f)
 
 static be_store *open_s(struct fx *f)
 {
-	struct be_open_opts o = { .instance = f->d.instance, .write_timeout_ms = bound(2000) };
+	struct be_open_opts o = { .instance = f->d.instance, .write_timeout_ms = tu_bound(2000) };
 	be_store *s = NULL;
 	int ret = be_open("s", &o, &s);
 
@@ -398,7 +236,7 @@ static void write_rec(struct fx *f, be_store *s, unsigned tag, size_t len)
 
 static void flush_s(struct fx *f, be_store *s)
 {
-	int ret = be_flush(s, bound(5000));
+	int ret = be_flush(s, tu_bound(5000));
 
 	ck_assert_msg(ret == 0, "be_flush: %s" LOGFMT, be_strerror(ret), LOGARGS(f));
 }
@@ -617,7 +455,7 @@ static void restore(struct fx *f)
 		int fd = open(f->ring_path, O_RDWR | O_CLOEXEC);
 
 		ck_assert_int_ge(fd, 0);
-		ck_assert_int_eq(file_size(f->ring_path), (off_t)f->ring_len);
+		ck_assert_int_eq(tu_file_size(f->ring_path), (off_t)f->ring_len);
 		ck_assert_int_eq(pwrite(fd, f->ring, f->ring_len, 0), (ssize_t)f->ring_len);
 		close(fd);
 	}
@@ -710,7 +548,7 @@ static void recover_inproc(struct fx *f, struct inproc *res)
 	store_detach(d, st);
 	dup2(saved, 2);
 	close(saved);
-	snprintf(res->log, sizeof(res->log), "%s", text_from(cap, 0));
+	snprintf(res->log, sizeof(res->log), "%s", tu_text_from(cap, 0));
 	close(d->datafd);
 	free(st);
 	free(d);
@@ -732,7 +570,7 @@ static void check_inproc(struct fx *f, int variant, uint64_t off)
 {
 	const struct bref *last = &f->b[f->nb - 1];
 	uint64_t keep = last->off;
-	off_t before = file_size(f->new_path);
+	off_t before = tu_file_size(f->new_path);
 	char want[200], what[160], log[2600];
 	struct inproc r;
 	struct peek p;
@@ -743,9 +581,9 @@ static void check_inproc(struct fx *f, int variant, uint64_t off)
 	recover_inproc(f, &r);
 	snprintf(log, sizeof(log), "\n--- recovery log ---\n%s", r.log);
 	ck_assert_msg(r.ret == 0, "%s: store_recover: %s%s", what, strerror(-r.ret), log);
-	ck_assert_msg(file_size(f->new_path) == (off_t)keep && r.seg_off == keep,
+	ck_assert_msg(tu_file_size(f->new_path) == (off_t)keep && r.seg_off == keep,
 		      "%s: the newest segment is %lld bytes (next batch at %llu), expected %llu%s",
-		      what, (long long)file_size(f->new_path), (unsigned long long)r.seg_off,
+		      what, (long long)tu_file_size(f->new_path), (unsigned long long)r.seg_off,
 		      (unsigned long long)keep, log);
 	peek(f, &p);
 	ck_assert_msg(p.tail >= f->tail0 && r.tail >= f->tail0,
@@ -753,13 +591,13 @@ static void check_inproc(struct fx *f, int variant, uint64_t off)
 		      what, (unsigned long long)p.tail, (unsigned long long)r.tail,
 		      (unsigned long long)f->tail0, log);
 	lost_line(f, want, sizeof(want));
-	ck_assert_msg(has_line_with(r.log, "[s]", want), "%s: no line '[s] ... %s'%s", what, want,
-		      log);
+	ck_assert_msg(tu_has_line_with(r.log, "[s]", want), "%s: no line '[s] ... %s'%s", what,
+		      want, log);
 	if (before > (off_t)keep) {
 		snprintf(want, sizeof(want), "torn tail of %llu bytes at offset %llu removed",
 			 (unsigned long long)(before - (off_t)keep), (unsigned long long)keep);
-		ck_assert_msg(has_line_with(r.log, f->new_name, want), "%s: no line '%s ... %s'%s",
-			      what, f->new_name, want, log);
+		ck_assert_msg(tu_has_line_with(r.log, f->new_name, want),
+			      "%s: no line '%s ... %s'%s", what, f->new_name, want, log);
 	}
 	assert_prefix(f, NULL, 0, what, log);
 }
@@ -777,15 +615,15 @@ static void check_daemon(struct fx *f, int variant, uint64_t off)
 		 (unsigned long long)keep, (unsigned long long)(keep + last->len - 1));
 	start_daemon(f);
 	/* Recovery is over before the ring is attached: the file is cut now. */
-	ck_assert_msg(file_size(f->new_path) == (off_t)keep,
+	ck_assert_msg(tu_file_size(f->new_path) == (off_t)keep,
 		      "%s: the newest segment is %lld bytes, expected %llu" LOGFMT, what,
-		      (long long)file_size(f->new_path), (unsigned long long)keep, LOGARGS(f));
+		      (long long)tu_file_size(f->new_path), (unsigned long long)keep, LOGARGS(f));
 	peek(f, &p);
 	ck_assert_msg(p.tail >= f->tail0, "%s: the ring's tail moved backward: %llu, was %llu"
 		      LOGFMT, what, (unsigned long long)p.tail, (unsigned long long)f->tail0,
 		      LOGARGS(f));
 	lost_line(f, want, sizeof(want));
-	ck_assert_msg(has_line_with(text_from(f->d.log, f->log_off), "[s]", want),
+	ck_assert_msg(tu_has_line_with(tu_text_from(f->d.log, f->log_off), "[s]", want),
 		      "%s: no line '[s] ... %s'" LOGFMT, what, want, LOGARGS(f));
 
 	/* The daemon goes on writing, after what is left. */
@@ -800,9 +638,9 @@ static void check_daemon(struct fx *f, int variant, uint64_t off)
 		      LOGARGS(f));
 	ck_assert_msg(p.tail > f->tail0, "%s: the tail is %llu after a new batch, was %llu" LOGFMT,
 		      what, (unsigned long long)p.tail, (unsigned long long)f->tail0, LOGARGS(f));
-	ck_assert_msg(file_size(f->new_path) > (off_t)keep,
+	ck_assert_msg(tu_file_size(f->new_path) > (off_t)keep,
 		      "%s: the new batch did not go to the newest segment (%lld bytes)" LOGFMT,
-		      what, (long long)file_size(f->new_path), LOGARGS(f));
+		      what, (long long)tu_file_size(f->new_path), LOGARGS(f));
 	stop_daemon(f);
 	snprintf(log, sizeof(log), "\n(daemon log: %s)", f->d.log);
 	assert_prefix(f, &seq, 1, what, log);
@@ -877,11 +715,11 @@ START_TEST(test_corrupt_middle)
 	flipped = slurp(f->new_path, &flen);
 
 	start_daemon(f);
-	ck_assert_msg(has_line_with(text_from(f->d.log, f->log_off), "[s]", "corrupt batch"),
+	ck_assert_msg(tu_has_line_with(tu_text_from(f->d.log, f->log_off), "[s]", "corrupt batch"),
 		      "%s: no '[s] ... corrupt batch' line" LOGFMT, what, LOGARGS(f));
 	snprintf(want, sizeof(want), "%s: corrupt batch at offset %llu", f->new_name,
 		 (unsigned long long)bad->off);
-	ck_assert_msg(has_line_with(text_from(f->d.log, f->log_off), "[s]", want),
+	ck_assert_msg(tu_has_line_with(tu_text_from(f->d.log, f->log_off), "[s]", want),
 		      "%s: no line '[s] ... %s'" LOGFMT, what, want, LOGARGS(f));
 	/* Kept as it is: same size, same bytes. */
 	after = slurp(f->new_path, &alen);
@@ -1011,17 +849,18 @@ START_TEST(test_set_aside)
 
 	start_daemon(f);
 	if (removed)
-		ck_assert_msg(has_line_with(text_from(f->d.log, f->log_off), bad_name,
-					    "removed an empty segment"),
-			      "%s: no line '%s ... removed an empty segment'" LOGFMT, kind, bad_name,
-			      LOGARGS(f));
+		ck_assert_msg(tu_has_line_with(tu_text_from(f->d.log, f->log_off), bad_name,
+					       "removed an empty segment"),
+			      "%s: no line '%s ... removed an empty segment'" LOGFMT, kind,
+			      bad_name, LOGARGS(f));
 	else
-		ck_assert_msg(has_line_with(text_from(f->d.log, f->log_off), bad_name, ".torn"),
-			      "%s: no line '%s ... .torn'" LOGFMT, kind, bad_name, LOGARGS(f));
-	ck_assert_msg(file_size(bad_path) < 0, "%s: %s is still there" LOGFMT, kind, bad_path,
+		ck_assert_msg(
+			tu_has_line_with(tu_text_from(f->d.log, f->log_off), bad_name, ".torn"),
+			"%s: no line '%s ... .torn'" LOGFMT, kind, bad_name, LOGARGS(f));
+	ck_assert_msg(tu_file_size(bad_path) < 0, "%s: %s is still there" LOGFMT, kind, bad_path,
 		      LOGARGS(f));
 	if (removed) {
-		ck_assert_msg(file_size(torn_path) < 0, "%s: %s exists" LOGFMT, kind, torn_path,
+		ck_assert_msg(tu_file_size(torn_path) < 0, "%s: %s exists" LOGFMT, kind, torn_path,
 			      LOGARGS(f));
 	} else {
 		after = slurp(torn_path, &alen);
@@ -1049,10 +888,11 @@ START_TEST(test_set_aside)
 	seq = p.next_seq - 1;
 	ck_assert_uint_gt(seq, last);
 	stop_daemon(f);
-	ck_assert_msg(file_size(f->new_path) ==
+	ck_assert_msg(tu_file_size(f->new_path) ==
 			      (off_t)(f->pristine_len + SEG_BATCH_HDR_SIZE + rec_size(50)),
 		      "%s: the new record did not go to %s (%lld bytes, was %zu)" LOGFMT, kind,
-		      f->new_path, (long long)file_size(f->new_path), f->pristine_len, LOGARGS(f));
+		      f->new_path, (long long)tu_file_size(f->new_path), f->pristine_len,
+		      LOGARGS(f));
 	n = seg_names(f, names, 8);
 	ck_assert_msg(n == 2, "%s: %d segments, expected 2" LOGFMT, kind, n, LOGARGS(f));
 	ck_assert_int_eq(read_seqs(f, &s), f->nseqs + 1);
@@ -1086,35 +926,15 @@ START_TEST(test_crash_in_rotation)
 	memset(f, 0, sizeof(*f));
 	tu_daemon_config(&f->d, "shutdown_flush_timeout = 5s\n", STORE_CONF);
 	snprintf(f->dir, sizeof(f->dir), "%s/s", f->d.data_dir);
-	pid = fork();
+	pid = tu_daemon_spawn(&f->d, hooks, "BE_CRASH_AT=seg_created:2");
 	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		int fd = open(f->d.log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		setenv("BE_CRASH_AT", "seg_created:2", 1);
-		execl(hooks, "bufferengined-hooks", "-c", f->d.conf, (char *)NULL);
-		_exit(127);
-	}
-	note_pid(pid);
-	end = now_mono_ns() + (uint64_t)bound(10000) * NSEC_PER_MSEC;
+	end = now_mono_ns() + (uint64_t)tu_bound(10000) * NSEC_PER_MSEC;
 	for (;;) {
-		struct ring_map m;
-
-		if (ring_open(f->d.instance, "s", RING_OPEN_RDONLY, &m) == 0) {
-			int up = READ_ONCE(m.hdr->daemon_pid) == (uint32_t)pid &&
-				 READ_ONCE(m.hdr->daemon_state) == RING_DAEMON_RUNNING;
-
-			ring_unmap(&m);
-			if (up)
-				break;
-		}
+		if (tu_ring_attached(f->d.instance, "s", pid))
+			break;
 		ck_assert_msg(now_mono_ns() < end && waitpid(pid, &st, WNOHANG) == 0,
 			      "the hooks daemon did not come up" LOGFMT, LOGARGS(f));
-		nap_ms(5);
+		tu_sleep_ms(5);
 	}
 	h = open_s(f);
 	write_rec(f, h, 0, BIG_LEN);
@@ -1125,31 +945,31 @@ START_TEST(test_crash_in_rotation)
 	/* The rotation for these kills the daemon: the flush cannot complete. */
 	ret = be_flush(h, 300);
 	ck_assert_msg(ret == -ETIMEDOUT, "be_flush across the crash: %d" LOGFMT, ret, LOGARGS(f));
-	end = now_mono_ns() + (uint64_t)bound(10000) * NSEC_PER_MSEC;
+	end = now_mono_ns() + (uint64_t)tu_bound(10000) * NSEC_PER_MSEC;
 	while (waitpid(pid, &st, WNOHANG) == 0) {
 		if (now_mono_ns() > end) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
-			forget_pid(pid);
+			tu_forget_pid(pid);
 			ck_abort_msg("the hooks daemon did not crash at seg_created:2" LOGFMT,
 				     LOGARGS(f));
 		}
-		nap_ms(5);
+		tu_sleep_ms(5);
 	}
-	forget_pid(pid);
+	tu_forget_pid(pid);
 	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
 		      "the hooks daemon ended with status 0x%x, not by its crash point" LOGFMT, st,
 		      LOGARGS(f));
 	n = seg_names(f, names, 8);
 	ck_assert_msg(n == 2, "%d segments after the crash, expected 2" LOGFMT, n, LOGARGS(f));
 	snprintf(f->new_path, sizeof(f->new_path), "%s/%s", f->dir, names[1]);
-	ck_assert_msg(file_size(f->new_path) == SEG_FILE_HDR_SIZE,
+	ck_assert_msg(tu_file_size(f->new_path) == SEG_FILE_HDR_SIZE,
 		      "%s: %lld bytes after a crash at seg_created, expected a header only" LOGFMT,
-		      f->new_path, (long long)file_size(f->new_path), LOGARGS(f));
+		      f->new_path, (long long)tu_file_size(f->new_path), LOGARGS(f));
 
 	start_daemon(f);
-	ck_assert_msg(has_line_with(text_from(f->d.log, f->log_off), names[1],
-				    "removed an empty segment"),
+	ck_assert_msg(tu_has_line_with(tu_text_from(f->d.log, f->log_off), names[1],
+				       "removed an empty segment"),
 		      "no line '%s ... removed an empty segment'" LOGFMT, names[1], LOGARGS(f));
 	flush_s(f, h);
 	ck_assert_int_eq(be_close(h), 0);
@@ -1159,7 +979,7 @@ START_TEST(test_crash_in_rotation)
 		ck_assert_uint_gt(s.v[i], s.v[i - 1]);
 	/* The segment was made again, under the same name, now with the batch. */
 	ck_assert_int_eq(seg_names(f, names, 8), 2);
-	ck_assert_int_gt(file_size(f->new_path), SEG_FILE_HDR_SIZE);
+	ck_assert_int_gt(tu_file_size(f->new_path), SEG_FILE_HDR_SIZE);
 }
 END_TEST
 

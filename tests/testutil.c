@@ -1,6 +1,7 @@
 /*
  * testutil.c - see testutil.h.
  */
+#include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -8,10 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bufferengine.h"
 
 #include "server/segment.h"
 #include "shm/atomics.h"
@@ -107,12 +111,10 @@ int tu_daemon_start(struct tu_daemon *d, const char *wait_store)
 	return tu_daemon_start_bin(d, wait_store, BE_BIN_DIR "/bufferengined");
 }
 
-int tu_daemon_start_bin(struct tu_daemon *d, const char *wait_store, const char *path)
+pid_t tu_daemon_spawn(const struct tu_daemon *d, const char *path, const char *env)
 {
-	struct timespec ts = { 0, 5 * 1000 * 1000 };
-	pid_t pid;
+	pid_t pid = fork();
 
-	pid = fork();
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
@@ -122,13 +124,36 @@ int tu_daemon_start_bin(struct tu_daemon *d, const char *wait_store, const char 
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
+		if (env)
+			putenv((char *)env); /* this child's copy of the environment only */
 		execl(path, "bufferengined", "-c", d->conf, (char *)NULL);
 		_exit(127);
 	}
-	d->pid = pid;
 	tu_note_pid(pid);
+	return pid;
+}
+
+int tu_ring_attached(const char *instance, const char *store, pid_t pid)
+{
+	struct ring_map m;
+	uint32_t dp, state;
+
+	if (ring_open(instance, store, RING_OPEN_RDONLY, &m) != 0)
+		return 0;
+	dp = READ_ONCE(m.hdr->daemon_pid);
+	state = READ_ONCE(m.hdr->daemon_state);
+	ring_unmap(&m);
+	return dp == (uint32_t)pid && state == RING_DAEMON_RUNNING;
+}
+
+int tu_daemon_start_bin(struct tu_daemon *d, const char *wait_store, const char *path)
+{
+	pid_t pid = tu_daemon_spawn(d, path, NULL);
+
+	if (pid < 0)
+		return -1;
+	d->pid = pid;
 	for (int i = 0; i < 2000; i++) {
-		struct ring_map m;
 		int status;
 
 		if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -136,15 +161,9 @@ int tu_daemon_start_bin(struct tu_daemon *d, const char *wait_store, const char 
 			d->pid = 0;
 			return -1;
 		}
-		if (ring_open(d->instance, wait_store, RING_OPEN_RDONLY, &m) == 0) {
-			uint32_t dp = READ_ONCE(m.hdr->daemon_pid);
-			uint32_t state = READ_ONCE(m.hdr->daemon_state);
-
-			ring_unmap(&m);
-			if (dp == (uint32_t)pid && state == RING_DAEMON_RUNNING)
-				return 0;
-		}
-		nanosleep(&ts, NULL);
+		if (tu_ring_attached(d->instance, wait_store, pid))
+			return 0;
+		tu_sleep_ms(5);
 	}
 	return -1;
 }
@@ -163,6 +182,31 @@ int tu_daemon_stop(struct tu_daemon *d, int sig)
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WEXITSTATUS(status);
+}
+
+/* What a failure message adds: the daemon's log. */
+#define LOGFMT	   "\n--- daemon log %s ---\n%s"
+#define LOGARGS(d) (d)->log, tu_file_text((d)->log)
+
+void tu_assert_daemon_start(struct tu_daemon *d, const char *wait_store)
+{
+	ck_assert_msg(tu_daemon_start(d, wait_store) == 0, "bufferengined did not come up" LOGFMT,
+		      LOGARGS(d));
+}
+
+void tu_assert_daemon_stop(struct tu_daemon *d, int sig, int want)
+{
+	int st;
+
+	ck_assert_int_gt(d->pid, 0);
+	kill(d->pid, sig);
+	st = tu_wait_exit(d->pid, tu_bound(15000));
+	tu_forget_pid(d->pid);
+	d->pid = 0;
+	ck_assert_msg(st == want,
+		      "bufferengined after signal %d: status %d, expected %d "
+		      "(-2: still running after %d ms, killed)" LOGFMT,
+		      sig, st, want, tu_bound(15000), LOGARGS(d));
 }
 
 struct read_ctx {
@@ -225,7 +269,7 @@ long tu_read_store(const char *data_dir, const char *store, tu_record_fn fn, voi
 	return n < 0 ? -1 : c.count;
 }
 
-static void rm_rf(const char *path)
+void tu_rm_rf(const char *path)
 {
 	struct stat st;
 	DIR *dir;
@@ -240,7 +284,7 @@ static void rm_rf(const char *path)
 			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 				continue;
 			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-			rm_rf(sub);
+			tu_rm_rf(sub);
 		}
 		closedir(dir);
 		rmdir(path);
@@ -280,20 +324,278 @@ void tu_cleanup_run(void)
 		}
 		closedir(d);
 	}
-	rm_rf(dir);
+	tu_rm_rf(dir);
+}
+
+const char *tu_read_text(const char *path, char *buf, size_t len)
+{
+	ssize_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		n = read(fd, buf, len - 1);
+		close(fd);
+	}
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
 }
 
 const char *tu_file_text(const char *path)
 {
 	static char buf[8192];
+
+	return tu_read_text(path, buf, sizeof(buf));
+}
+
+/* ------------------------------------------------------------------------
+ * Time, bounded waits and child processes.
+ */
+
+uint64_t tu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void tu_sleep_ms(unsigned ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+void tu_sleep_us(unsigned us)
+{
+	struct timespec ts = { us / 1000000, (long)(us % 1000000) * 1000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int tu_bound(int ms)
+{
+	const char *m = getenv("CK_TIMEOUT_MULTIPLIER");
+	int mult = m ? atoi(m) : 1;
+
+	return ms * (mult > 1 ? mult : 1);
+}
+
+int tu_reap(pid_t pid, int timeout_ms, int *status)
+{
+	uint64_t end = tu_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+
+	for (;;) {
+		pid_t r = waitpid(pid, status, timeout_ms < 0 ? 0 : WNOHANG);
+
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (timeout_ms < 0)
+			continue;
+		if (tu_now_ms() >= end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, status, 0);
+			return -2;
+		}
+		tu_sleep_ms(1);
+	}
+}
+
+int tu_wait_exit(pid_t pid, int timeout_ms)
+{
+	int status, r = tu_reap(pid, timeout_ms, &status);
+
+	if (r < 0)
+		return r;
+	return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+int tu_wait_bounded(pid_t pid, int ms)
+{
+	int status;
+
+	return tu_reap(pid, tu_bound(ms), &status) == 0 ? status : -1;
+}
+
+pid_t tu_spawn(void)
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(99);
+	}
+	return pid;
+}
+
+int tu_run_prog(char *const argv[], const char *input, const char *out_path, const char *err_path,
+		int timeout_ms)
+{
+	int in[2], st;
+	pid_t pid;
+
+	signal(SIGPIPE, SIG_IGN); /* a child that exits before reading stdin */
+	if (pipe2(in, O_CLOEXEC) < 0)
+		return -1;
+	pid = fork();
+	if (pid < 0) {
+		close(in[0]);
+		close(in[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		int out = out_path ? open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644) : null;
+		int err = !err_path ? null
+			  : out_path && !strcmp(err_path, out_path)
+				  ? out
+				  : open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (null < 0 || out < 0 || err < 0)
+			_exit(126);
+		dup2(in[0], 0);
+		dup2(out, 1);
+		dup2(err, 2);
+		signal(SIGPIPE, SIG_DFL);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	tu_note_pid(pid);
+	close(in[0]);
+	for (size_t done = 0, len = input ? strlen(input) : 0; done < len;) {
+		ssize_t n = write(in[1], input + done, len - done);
+
+		if (n <= 0)
+			break;
+		done += (size_t)n;
+	}
+	close(in[1]);
+	st = tu_wait_exit(pid, timeout_ms); /* reaps it, whatever happened */
+	tu_forget_pid(pid);
+	return st;
+}
+
+uint64_t tu_rng_next(uint64_t *s)
+{
+	uint64_t x = *s ? *s : UINT64_C(0x9e3779b97f4a7c15);
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * UINT64_C(0x2545f4914f6cdd1d);
+}
+
+/* ------------------------------------------------------------------------
+ * Files and text.
+ */
+
+off_t tu_file_size(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* The text of path from byte `from` into buf (its last len - 1 bytes when longer). */
+static const char *text_into(const char *path, off_t from, char *buf, size_t len)
+{
+	off_t size = tu_file_size(path);
 	ssize_t n = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd;
 
 	buf[0] = 0;
-	if (fd >= 0) {
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-	}
+	if (size < 0)
+		return buf;
+	if (size - from > (off_t)len - 1)
+		from = size - (off_t)(len - 1);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return buf;
+	n = pread(fd, buf, len - 1, from);
+	close(fd);
 	buf[n > 0 ? n : 0] = 0;
 	return buf;
+}
+
+const char *tu_text_from(const char *path, off_t from)
+{
+	static char text_buf[49152];
+
+	return text_into(path, from, text_buf, sizeof(text_buf));
+}
+
+const char *tu_log_tail(const char *path, off_t from)
+{
+	static char tail_buf[2600];
+
+	return text_into(path, from, tail_buf, sizeof(tail_buf));
+}
+
+int tu_has_line_with(const char *text, const char *a, const char *b)
+{
+	for (const char *l = text; l && *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t len = nl ? (size_t)(nl - l) : strlen(l);
+		char line[1200];
+
+		snprintf(line, sizeof(line), "%.*s",
+			 (int)(len < sizeof(line) ? len : sizeof(line) - 1), l);
+		if (strstr(line, a) && strstr(line, b))
+			return 1;
+		l = nl ? nl + 1 : NULL;
+	}
+	return 0;
+}
+
+const char *tu_where_is(pid_t pid)
+{
+	static char buf[600];
+	char path[64], wchan[64] = "", sc[96] = "", *nl;
+	FILE *f;
+
+	if (pid <= 0)
+		return "(exited)";
+	snprintf(path, sizeof(path), "/proc/%d/wchan", (int)pid);
+	if ((f = fopen(path, "re"))) {
+		if (!fgets(wchan, sizeof(wchan), f))
+			wchan[0] = 0;
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	if ((f = fopen(path, "re"))) {
+		if (!fgets(sc, sizeof(sc), f))
+			sc[0] = 0;
+		fclose(f);
+	}
+	if ((nl = strchr(sc, '\n')))
+		*nl = 0;
+	snprintf(buf, sizeof(buf), "(pid %d still running: wchan '%s', syscall '%s')", (int)pid,
+		 wchan, sc);
+	return buf;
+}
+
+/* ------------------------------------------------------------------------
+ * Rings by hand.
+ */
+
+void tu_mkring(struct ring_map *m, char *inst, const struct ring_params *p)
+{
+	int ret;
+
+	tu_instance(inst, 64);
+	ret = ring_create(inst, p, m);
+	ck_assert_msg(ret == 0, "ring_create(%s, %s): %s", inst, p->store, be_strerror(ret));
+}
+
+void tu_rmring(struct ring_map *m, const char *inst, const char *store)
+{
+	ring_unmap(m);
+	ring_unlink(inst, store);
 }
