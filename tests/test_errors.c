@@ -1130,7 +1130,7 @@ START_TEST(test_be_read_corrupt_batch)
 {
 	struct tu_daemon d;
 	char dir[400], segpath[700], needle[800];
-	const char *argv[3];
+	const char *argv[4];
 	struct seg_file_hdr fh;
 	struct seg_batch_hdr bh;
 	uint64_t off, off2 = 0, total = 0, in2 = 0;
@@ -1197,11 +1197,18 @@ START_TEST(test_be_read_corrupt_batch)
 	}
 	close(fd);
 
+	/* Without --salvage be-read stops at the corrupt batch; with it, it reads on. */
 	argv[0] = BE_BIN_DIR "/be-read";
 	argv[1] = dir;
 	argv[2] = NULL;
 	st = run_prog(d.dir, argv);
 	ck_assert_msg(st == 2, "be-read on a corrupt segment: exit %d\n%s", st, err_text);
+	ck_assert_ptr_null(strstr(out_text, "batch 3 payload"));
+	argv[1] = "--salvage";
+	argv[2] = dir;
+	argv[3] = NULL;
+	st = run_prog(d.dir, argv);
+	ck_assert_msg(st == 2, "be-read --salvage on a corrupt segment: exit %d\n%s", st, err_text);
 	snprintf(needle, sizeof(needle), "%s: corrupt batch at offset %llu", segpath,
 		 (unsigned long long)off2);
 	ck_assert_msg(strstr(err_text, needle), "stderr lacks '%s':\n%s", needle, err_text);
