@@ -1367,7 +1367,7 @@ static void usage(FILE *f)
 		"Exit status: 0 all read (also when --count, SIGINT, SIGTERM or a closed\n"
 		"output ended it), 1 bad arguments, DIR unusable or output failed, 2 damage\n"
 		"was met (with --verify: the store is damaged).\n",
-		GROUP_OPEN_MAX, GROUP_BYTES_MAX >> 20);
+		(unsigned)GROUP_OPEN_MAX, (unsigned)(GROUP_BYTES_MAX >> 20));
 }
 
 /* parse_u64() - a plain decimal number, nothing before or after it. */

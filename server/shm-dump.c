@@ -398,7 +398,7 @@ static void diagnose(const struct ring_hdr *h, uint64_t size, int err, char *buf
 		snprintf(buf, len, "bad magic 0x%016" PRIx64, h->magic);
 	else if (h->version >> 16 != RING_VERSION_MAJOR)
 		snprintf(buf, len, "other layout version %u.%u (this shm-dump reads %u.x)",
-			 h->version >> 16, h->version & 0xffff, RING_VERSION_MAJOR);
+			 h->version >> 16, h->version & 0xffff, (unsigned)RING_VERSION_MAJOR);
 	else if (h->hdr_size != RING_HDR_SIZE)
 		snprintf(buf, len, "header size %u, not %u", h->hdr_size, RING_HDR_SIZE);
 	else if (!cap_valid(cap))
