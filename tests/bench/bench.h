@@ -121,6 +121,29 @@ static inline unsigned bench_parse_list(const char *s, unsigned *out, unsigned m
 	return n;
 }
 
+/* A comma-separated list of sizes (K/M/G suffixes), e.g. "16,64,1K"; returns how many. */
+static inline unsigned bench_parse_sizes(const char *s, uint64_t *out, unsigned max, const char *what)
+{
+	char item[64];
+	unsigned n = 0;
+
+	while (*s) {
+		size_t len = strcspn(s, ",");
+
+		if (len == 0 || len >= sizeof(item) || n == max)
+			bench_die("%s: expected a list like 16,64,1K: '%s'", what, s);
+		memcpy(item, s, len);
+		item[len] = 0;
+		out[n++] = bench_parse_size(item, what);
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	if (!n)
+		bench_die("%s: empty list", what);
+	return n;
+}
+
 static inline int bench_cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -584,6 +607,140 @@ static inline int bench_pin(unsigned idx)
 		return sched_setaffinity(0, sizeof(one), &one) < 0 ? -errno : cpu;
 	}
 	return -EINVAL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Other processes: CPU time, and starting a program of another package. */
+
+/* User + system CPU time of a process in seconds, from /proc/PID/stat; -1 if unknown. */
+static inline double bench_proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long ut, st;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* After "pid (comm) ": state is field 3, utime 14, stime 15. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
+			 &ut, &st) != 2)
+		return -1;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* A line "Key:  N" of /proc/PID/status (voluntary_ctxt_switches, ...); -1 if unknown. */
+static inline long long bench_proc_status(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	long long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, klen) && line[klen] == ':') {
+			v = strtoll(line + klen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+/*
+ * bench_spawn() - fork and exec argv (a bare argv[0] is looked up in /usr/sbin,
+ * /sbin, /usr/bin, /usr/local/bin and /usr/local/sbin), stdout and stderr to
+ * log (appended).  Returns the pid, or -1 when the program is not there
+ * (the reason on stderr).
+ */
+static inline pid_t bench_spawn(char *const argv[], const char *log)
+{
+	static const char *const dirs[] = { "/usr/sbin/", "/sbin/", "/usr/bin/", "/usr/local/bin/",
+					     "/usr/local/sbin/" };
+	char path[256];
+	pid_t pid;
+
+	snprintf(path, sizeof(path), "%s", argv[0]);
+	if (!strchr(argv[0], '/')) {
+		path[0] = 0;
+		for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+			char cand[256];
+
+			snprintf(cand, sizeof(cand), "%s%s", dirs[i], argv[0]);
+			if (access(cand, X_OK) == 0) {
+				snprintf(path, sizeof(path), "%s", cand);
+				break;
+			}
+		}
+	}
+	if (!path[0] || access(path, X_OK) != 0) {
+		fprintf(stderr, "bench: %s is not installed (scripts/bench-deps.sh installs it)\n",
+			argv[0]);
+		return -1;
+	}
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		signal(SIGINT, SIG_DFL);
+		signal(SIGTERM, SIG_DFL);
+		execv(path, argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Wait up to timeout_ms for path to exist; 0, or -1 (also when pid died first). */
+static inline int bench_wait_path(const char *path, pid_t pid, int timeout_ms)
+{
+	uint64_t end = bench_now_ns() + (uint64_t)timeout_ms * 1000000u;
+
+	while (bench_now_ns() < end) {
+		struct timespec ts = { 0, 2000000 };
+
+		if (access(path, F_OK) == 0)
+			return 0;
+		if (pid > 0 && waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+/* SIGTERM our child pid, wait up to 10 s, then SIGKILL it. */
+static inline void bench_stop_child(pid_t pid)
+{
+	uint64_t end = bench_now_ns() + 10000000000ull;
+
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	while (waitpid(pid, NULL, WNOHANG) == 0) {
+		struct timespec ts = { 0, 2000000 };
+
+		if (bench_now_ns() > end) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			return;
+		}
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* ------------------------------------------------------------------------- */

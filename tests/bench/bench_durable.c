@@ -24,6 +24,20 @@
  *     one record, then be_flush(); the time of each be_flush() goes into a
  *     log-linear histogram; p50, p99, p99.9, max.
  *
+ *   - the same bytes through fio (unless --no-fio), right after each of
+ *     bufferengine's runs: one sequential job writing the run's segment bytes in
+ *     blocks of the daemon's average batch, with --fdatasync=1 (the daemon
+ *     syncs each batch under sync = batch), ioengine io_uring, no
+ *     preallocation (segments are not preallocated), in the same directory;
+ *     reported: MB/s, and bufferengine's segment MB/s over fio's.
+ *   - the daemon's CPU seconds (utime + stime, /proc/PID/stat) per GB of
+ *     segments written, from the throughput runs.
+ *   - append latency while the daemon flushes (--paced-seconds): one writer
+ *     appends 64-byte records at --paced-rate records/s (spinning on the
+ *     clock between records), every 64th be_write timed; the ring never
+ *     fills at that rate (the appends that waited for space are in the
+ *     note); p50, p99, p99.9, max.
+ *
  * Each figure is the median of --runs runs, with min and max.  CSV lines
  * on stdout (bench.h); progress on stderr.
  */
@@ -47,7 +61,7 @@
 #define MAX_CONFIGS 16
 #define STORE "bench"
 
-enum { CMD_VOLUME = 1, CMD_FLUSHLAT };
+enum { CMD_VOLUME = 1, CMD_FLUSHLAT, CMD_PACED };
 
 struct opts {
 	unsigned payload;
@@ -62,6 +76,10 @@ struct opts {
 	const char *sync;
 	const char *data_dir;     /* NULL: under /tmp/be-test-<run>/ */
 	int skip_volume, skip_flush;
+	int fio;                  /* compare with fio (when installed) */
+	double paced_seconds;     /* 0: no paced latency runs */
+	double paced_rate;
+	int prefault;             /* the writers pre-fault their ring mapping (paced runs) */
 
 	/* Per run. */
 	char instance[64];
@@ -106,13 +124,18 @@ static void usage(FILE *f)
 		"      --sync MODE          batch | none (default batch)\n"
 		"      --no-volume          skip the throughput runs\n"
 		"      --no-flush           skip the be_flush latency runs\n"
+		"      --no-fio             skip the fio comparison\n"
+		"      --paced-seconds S    append latency with the daemon flushing: seconds per\n"
+		"                           run (default 0: not measured)\n"
+		"      --paced-rate R       ... at R records/s (default 1000000)\n"
 		"  -h, --help\n"
 		"CSV lines (" BENCH_CSV_COLUMNS ") on stdout.\n");
 }
 
 static void parse(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_CAP = 256, OPT_FB, OPT_SYNC, OPT_NOVOL, OPT_NOFLUSH };
+	enum { OPT_CAP = 256, OPT_FB, OPT_SYNC, OPT_NOVOL, OPT_NOFLUSH, OPT_NOFIO, OPT_PSEC,
+	       OPT_PRATE };
 	static const struct option lo[] = {
 		{ "payload", required_argument, NULL, 's' },
 		{ "writers", required_argument, NULL, 'w' },
@@ -125,13 +148,17 @@ static void parse(int argc, char **argv, struct opts *o)
 		{ "sync", required_argument, NULL, OPT_SYNC },
 		{ "no-volume", no_argument, NULL, OPT_NOVOL },
 		{ "no-flush", no_argument, NULL, OPT_NOFLUSH },
+		{ "no-fio", no_argument, NULL, OPT_NOFIO },
+		{ "paced-seconds", required_argument, NULL, OPT_PSEC },
+		{ "paced-rate", required_argument, NULL, OPT_PRATE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*o = (struct opts){ .payload = 64, .volume = 200000000, .runs = 5, .flush_iters = 2000,
-			    .capacity = "64M", .flush_bytes = "1M", .sync = "batch" };
+			    .capacity = "64M", .flush_bytes = "1M", .sync = "batch", .fio = 1,
+			    .paced_rate = 1000000 };
 	o->nconfigs = bench_parse_list("1,2", o->writers, MAX_CONFIGS, "writers");
 	while ((c = getopt_long(argc, argv, "s:w:V:n:i:d:h", lo, NULL)) != -1) {
 		switch (c) {
@@ -167,6 +194,15 @@ static void parse(int argc, char **argv, struct opts *o)
 			break;
 		case OPT_NOFLUSH:
 			o->skip_flush = 1;
+			break;
+		case OPT_NOFIO:
+			o->fio = 0;
+			break;
+		case OPT_PSEC:
+			o->paced_seconds = atof(optarg);
+			break;
+		case OPT_PRATE:
+			o->paced_rate = atof(optarg);
 			break;
 		case 'h':
 			usage(stdout);
@@ -261,29 +297,27 @@ struct ring_counts {
 	uint64_t batches, syncs, full_waits, doorbells, next_seq, durable_seq;
 	int32_t last_error;
 	double daemon_cpu_s;      /* user + system CPU time of the daemon so far */
+	uint64_t seg_bytes;       /* bytes in the store's segment files */
 };
 
-/* CPU time (user + system) of a process, from /proc/PID/stat; -1 if unknown. */
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[1024], *p;
-	unsigned long long ut, st;
-	FILE *f;
-	size_t n;
+static uint64_t seg_total;
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	/* After "pid (comm) ": state is field 3, utime 14, stime 15. */
-	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu",
-			 &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+static int add_seg(const char *path, const struct stat *st, int type, struct FTW *f)
+{
+	size_t n = strlen(path);
+
+	(void)f;
+	if (type == FTW_F && n > 4 && !strcmp(path + n - 4, ".seg"))
+		seg_total += (uint64_t)st->st_size;
+	return 0;
+}
+
+/* The bytes of every segment under dir. */
+static uint64_t segment_bytes(const char *dir)
+{
+	seg_total = 0;
+	nftw(dir, add_seg, 16, FTW_PHYS);
+	return seg_total;
 }
 
 static int ring_counts(const char *instance, struct ring_counts *c)
@@ -325,6 +359,19 @@ static int w_setup(struct bench_worker *w)
 	if (ret) {
 		bench_slot_fail(w->slot, ret, "be_open: %s", be_strerror(ret));
 		return ret;
+	}
+	if (o->prefault) {
+		/* A writer in steady state has every page of its ring mapped. */
+		char shm[RING_SHM_NAME_MAX];
+		long n;
+
+		if (ring_shm_name(shm, sizeof(shm), o->instance, STORE))
+			return -EINVAL;
+		n = bench_prefault_shm(shm + 1);
+		if (n < 0) {
+			bench_slot_fail(w->slot, (int)n, "prefault: %s", strerror((int)-n));
+			return (int)n;
+		}
 	}
 	w->state = ws;
 	return 0;
@@ -375,6 +422,29 @@ static int w_step(struct bench_worker *w, unsigned cmd, unsigned run)
 			}
 			bench_hist_add(&sl->hist, t1 - t0);
 		}
+	} else if (cmd == CMD_PACED) {
+		uint64_t n = (uint64_t)(o->paced_seconds * o->paced_rate);
+		double ns_per = 1e9 / o->paced_rate;
+		uint64_t t_begin = sl->t_start;
+
+		for (i = 0; i < n; i++) {
+			if ((i & 63) == 0) {
+				uint64_t due = t_begin + (uint64_t)((double)i * ns_per), t0;
+
+				/* Ahead of the pace: spin on the clock (64 records at a time). */
+				while ((t0 = bench_now_ns()) < due)
+					;
+				ret = be_write(ws->s, ws->payload, o->payload);
+				bench_hist_add(&sl->hist, bench_now_ns() - t0);
+			} else {
+				ret = be_write(ws->s, ws->payload, o->payload);
+			}
+			if (__builtin_expect(ret != 0, 0)) {
+				bench_slot_fail(sl, ret, "be_write #%llu: %s", (unsigned long long)i,
+						be_strerror(ret));
+				break;
+			}
+		}
 	} else {
 		return -EINVAL;
 	}
@@ -407,7 +477,8 @@ static int one_run(struct opts *o, unsigned nw, unsigned cmd, unsigned run,
 	*span = bench_team_span_ns(team);
 	if (ring_counts(o->instance, rc) < 0)
 		goto out;
-	rc->daemon_cpu_s = proc_cpu_s(e.d.pid);
+	rc->daemon_cpu_s = bench_proc_cpu_s(e.d.pid);
+	rc->seg_bytes = segment_bytes(e.data_dir);
 	ret = 0;
 out:
 	/* The workers' results stay readable in team->ctl until bench_team_stop(). */
@@ -434,10 +505,115 @@ static int check_space(const struct opts *o, uint64_t need)
 	return 0;
 }
 
+/*
+ * One fio run writing `bytes` sequentially in `bs` blocks, fdatasync after
+ * each, in a fresh directory under the data directory: its MB/s into *mbs.
+ * 0, 1 when fio is not installed, -1 when it failed.
+ */
+static int fio_once(const struct opts *o, uint64_t bytes, uint64_t bs, double *mbs)
+{
+	char dir[512], file[600], log[600], bsarg[64], sizearg[64], namearg[700];
+	char *argv[] = { "fio", "--name=seqsync", namearg, "--rw=write", bsarg, sizearg,
+			 "--fdatasync=1", "--ioengine=io_uring", "--iodepth=1", "--fallocate=none",
+			 "--output-format=json", NULL };
+	const char *txt, *w, *b;
+	pid_t pid;
+	int status;
+
+	if (o->data_dir)
+		snprintf(dir, sizeof(dir), "%s/be-bench-fio-%s-%d", o->data_dir, tu_run_id(),
+			 (int)getpid());
+	else
+		tu_tmpdir(dir, sizeof(dir));
+	mkdir(dir, 0755);
+	snprintf(file, sizeof(file), "%s/fio.dat", dir);
+	snprintf(log, sizeof(log), "%s/fio.json", dir);
+	snprintf(bsarg, sizeof(bsarg), "--bs=%llu", (unsigned long long)bs);
+	snprintf(sizearg, sizeof(sizearg), "--size=%llu", (unsigned long long)bytes);
+	snprintf(namearg, sizeof(namearg), "--filename=%s", file);
+	pid = bench_spawn(argv, log);
+	if (pid < 0) {
+		bench_rm_rf(dir);
+		return 1;
+	}
+	waitpid(pid, &status, 0);
+	txt = tu_file_text(log);
+	w = strstr(txt, "\"write\" : {");
+	b = w ? strstr(w, "\"bw_bytes\"") : NULL;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) || !b || !strchr(b, ':')) {
+		fprintf(stderr, "bench: fio failed; its output:\n%s\n", txt);
+		bench_rm_rf(dir);
+		return -1;
+	}
+	*mbs = strtod(strchr(b, ':') + 1, NULL) / 1e6;
+	bench_rm_rf(dir);
+	return 0;
+}
+
+/* Append latency with the daemon flushing: one paced writer. */
+static int paced_config(struct opts *o)
+{
+	double p50[100], p99[100], p999[100], max[100], rate[100], waits = 0, syncs = 0;
+	char note[512];
+
+	fprintf(stderr, "durable: append latency while the daemon flushes: 1 writer, %.0f "
+		"records/s for %.1f s, every 64th be_write timed, %u runs\n", o->paced_rate,
+		o->paced_seconds, o->runs);
+	o->records = 0;
+	o->prefault = 1;
+	for (unsigned r = 0; r < o->runs; r++) {
+		struct bench_team team;
+		struct ring_counts rc;
+		uint64_t span = 0;
+		int ret;
+
+		memset(&team, 0, sizeof(team));
+		ret = one_run(o, 1, CMD_PACED, r, &team, &rc, &span);
+		if (ret == 0) {
+			const struct bench_hist *h = &team.ctl->slot[0].hist;
+
+			p50[r] = (double)bench_hist_pct(h, 50);
+			p99[r] = (double)bench_hist_pct(h, 99);
+			p999[r] = (double)bench_hist_pct(h, 99.9);
+			max[r] = (double)h->max;
+			rate[r] = (double)team.ctl->slot[0].ops * 1e9 / (double)span;
+			waits += (double)rc.full_waits;
+			syncs += (double)rc.syncs;
+			fprintf(stderr, "  run %u: p50 %.0f ns, p99 %.0f ns, p99.9 %.0f ns, max %.0f ns; "
+				"%.2f M records/s; %llu batches, %llu syncs, %llu waits for space\n",
+				r + 1, p50[r], p99[r], p999[r], max[r], rate[r] / 1e6,
+				(unsigned long long)rc.batches, (unsigned long long)rc.syncs,
+				(unsigned long long)rc.full_waits);
+		}
+		bench_team_stop(&team);
+		if (ret < 0)
+			return -1;
+	}
+	snprintf(note, sizeof(note),
+		 "1 writer (ring pre-faulted) paced at %.0f records/s (spinning on the clock) for %.1f s while "
+		 "bufferengined flushes (sync %s; %.0f syncs per run); every 64th be_write timed; "
+		 "%.0f appends per run waited for space", o->paced_rate, o->paced_seconds, o->sync,
+		 syncs / o->runs, waits / o->runs);
+	bench_emit("append-flushing", "bufferengine", 1, o->payload, "throughput", "records/s",
+		   bench_stat_of(rate, o->runs), note);
+	bench_emit("append-flushing", "bufferengine", 1, o->payload, "latency_p50", "ns",
+		   bench_stat_of(p50, o->runs), note);
+	bench_emit("append-flushing", "bufferengine", 1, o->payload, "latency_p99", "ns",
+		   bench_stat_of(p99, o->runs), note);
+	bench_emit("append-flushing", "bufferengine", 1, o->payload, "latency_p99.9", "ns",
+		   bench_stat_of(p999, o->runs), note);
+	bench_emit("append-flushing", "bufferengine", 1, o->payload, "latency_max", "ns",
+		   bench_stat_of(max, o->runs), note);
+	return 0;
+}
+
 static int volume_config(struct opts *o, unsigned nw)
 {
-	double pay[100], ring[100], recs[100];
+	double pay[100], ring[100], recs[100], disk[100], cpu_gb[100], fio[100];
 	double batches = 0, syncs = 0, waits = 0, doorbells = 0, dcpu = 0, wall = 0;
+	uint64_t fio_bs = 0, fio_bytes = 0;
+	int fio_state = o->fio ? 0 : 1;   /* 0: on; 1: off or not installed; -1: failed */
+	unsigned nfio = 0;
 	uint64_t recbytes = rec_size(o->payload);
 	char note[512];
 
@@ -473,6 +649,8 @@ static int volume_config(struct opts *o, unsigned nw)
 		recs[r] = (double)ops * 1e9 / (double)span;
 		pay[r] = recs[r] * o->payload / 1e6;
 		ring[r] = recs[r] * (double)recbytes / 1e6;
+		disk[r] = (double)rc.seg_bytes * 1e3 / (double)span;
+		cpu_gb[r] = rc.seg_bytes ? rc.daemon_cpu_s / ((double)rc.seg_bytes / 1e9) : 0;
 		batches += (double)rc.batches;
 		syncs += (double)rc.syncs;
 		waits += (double)rc.full_waits;
@@ -487,6 +665,24 @@ static int volume_config(struct opts *o, unsigned nw)
 			rc.batches ? (double)(ops * recbytes) / (double)rc.batches / 1024 : 0.0,
 			(unsigned long long)rc.syncs, (unsigned long long)rc.full_waits,
 			rc.daemon_cpu_s);
+		/*
+		 * fio right after, under the same conditions: the run's segment bytes
+		 * in blocks of its average batch, each followed by an fdatasync (the
+		 * daemon syncs each batch).  The size of the first run for all.
+		 */
+		if (fio_state == 0 && rc.batches) {
+			if (!fio_bs) {
+				fio_bs = (rc.seg_bytes / rc.batches + 2048) / 4096 * 4096;
+				if (fio_bs < 4096)
+					fio_bs = 4096;
+				fio_bytes = rc.seg_bytes / fio_bs * fio_bs;
+			}
+			fio_state = fio_once(o, fio_bytes, fio_bs, &fio[nfio]);
+			if (fio_state == 0)
+				fprintf(stderr, "  fio after run %u: %.1f MB/s (%llu B in %llu-byte "
+					"blocks, fdatasync after each)\n", r + 1, fio[nfio++],
+					(unsigned long long)fio_bytes, (unsigned long long)fio_bs);
+		}
 	}
 	snprintf(note, sizeof(note),
 		 "first be_write to last be_flush return; %llu MB payload; capacity %s flush_bytes "
@@ -504,7 +700,27 @@ static int volume_config(struct opts *o, unsigned nw)
 		   bench_stat_of(ring, o->runs), note);
 	bench_emit(BENCH, "bufferengine", nw, o->payload, "throughput", "records/s",
 		   bench_stat_of(recs, o->runs), "durable records per second");
-	return 0;
+	bench_emit(BENCH, "bufferengine", nw, o->payload, "disk_throughput", "MB/s",
+		   bench_stat_of(disk, o->runs),
+		   "segment bytes (records and batch headers) written and fdatasync-ed per second; "
+		   "first be_write to last be_flush return");
+	snprintf(note, sizeof(note), "user + system CPU of bufferengined (/proc/PID/stat; 10 ms "
+		 "ticks) over its life (start to SIGTERM) per 10^9 segment bytes");
+	bench_emit(BENCH, "bufferengine", nw, o->payload, "daemon_cpu_per_GB", "CPU s/GB",
+		   bench_stat_of(cpu_gb, o->runs), note);
+	if (nfio) {
+		snprintf(note, sizeof(note), "fio --rw=write --bs=B --size=S --fdatasync=1 "
+			 "--ioengine=io_uring --iodepth=1 --fallocate=none right after each "
+			 "bufferengine run: S = that configuration's segment bytes; B = its average "
+			 "batch (here %llu); one fdatasync per block as the daemon per batch",
+			 (unsigned long long)fio_bs);
+		bench_emit(BENCH, "fio", nw, o->payload, "disk_throughput", "MB/s",
+			   bench_stat_of(fio, nfio), note);
+	} else if (o->fio && fio_state == 1) {
+		bench_emit(BENCH, "fio", nw, o->payload, "not_available", "-",
+			   (struct bench_stat){ 0, 0, 0, 0 }, "fio is not installed");
+	}
+	return fio_state < 0 ? -1 : 0;
 }
 
 static int flush_config(struct opts *o)
@@ -570,6 +786,8 @@ int main(int argc, char **argv)
 		if (volume_config(&o, o.writers[i]) < 0)
 			status = 1;
 	if (!status && !o.skip_flush && flush_config(&o) < 0)
+		status = 1;
+	if (!status && o.paced_seconds > 0 && paced_config(&o) < 0)
 		status = 1;
 	tu_cleanup_run();
 	return status;

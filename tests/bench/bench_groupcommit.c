@@ -8,10 +8,21 @@
  * For P in 1, 2, 8 (-p LIST): a fresh daemon (sync = batch) with its data
  * under /tmp/be-test-<run>/, P forked processes looping write + be_flush
  * for --seconds, the acknowledgements counted in shared memory and the
- * syncs read from the ring's counter.  Median, min and max of --runs runs,
- * as CSV lines like the other benchmarks.
+ * syncs read from the ring's counter.  Each process also times every
+ * be_flush call (after its be_write) into a histogram of its own; merged
+ * over the processes: p50, p99, p99.9, max of the acknowledgement's wait.
+ *
+ * The reference: the disk's bare fdatasync, measured the same way on the
+ * same filesystem (the daemon's data directory is under /tmp/be-test-<run>/,
+ * and so is this file), right after each 1-process run so that both see
+ * the same disk: one process, write(2) of 64 bytes then fdatasync, in a
+ * loop for --seconds; ops/s and the latency of the pair.
+ *
+ * Median, min and max of --runs runs, as CSV lines like the other
+ * benchmarks.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -33,6 +44,7 @@ struct shared {
 	uint32_t go;            /* 1: start, 2: stop */
 	uint64_t acks[MAXP];
 	uint64_t errors[MAXP];
+	struct bench_hist hist[MAXP];   /* be_flush latency, ns */
 };
 
 static void writer(struct shared *sh, unsigned i, const char *instance)
@@ -46,17 +58,41 @@ static void writer(struct shared *sh, unsigned i, const char *instance)
 		_exit(10);
 	while (load_acquire(&sh->go) == 0)
 		bench_futex_wait(&sh->go, 0, 100 * 1000 * 1000);
+	bench_hist_reset(&sh->hist[i]);
 	while (load_acquire(&sh->go) == 1) {
-		if (be_write(s, payload, sizeof(payload)) || be_flush(s, 5000))
+		uint64_t t0;
+		int ret = be_write(s, payload, sizeof(payload));
+
+		t0 = bench_now_ns();
+		if (!ret)
+			ret = be_flush(s, 5000);
+		if (ret) {
 			sh->errors[i]++;
-		else
+			continue;
+		}
+		/* Counted only while the run lasts: the parent reads acks at its end. */
+		if (load_acquire(&sh->go) == 1) {
+			bench_hist_add(&sh->hist[i], bench_now_ns() - t0);
 			WRITE_ONCE(sh->acks[i], sh->acks[i] + 1);
+		}
 	}
 	be_close(s);
 	_exit(0);
 }
 
-static int one_run(unsigned p, double seconds, double *acks_s, double *syncs_s)
+struct lat {
+	double p50, p99, p999, max;     /* us */
+};
+
+static void lat_of(const struct bench_hist *h, struct lat *l)
+{
+	l->p50 = (double)bench_hist_pct(h, 50) / 1e3;
+	l->p99 = (double)bench_hist_pct(h, 99) / 1e3;
+	l->p999 = (double)bench_hist_pct(h, 99.9) / 1e3;
+	l->max = (double)h->max / 1e3;
+}
+
+static int one_run(unsigned p, double seconds, double *acks_s, double *syncs_s, struct lat *lat)
 {
 	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -94,6 +130,17 @@ static int one_run(unsigned p, double seconds, double *acks_s, double *syncs_s)
 		waitpid(pids[i], NULL, 0);
 		errors += sh->errors[i];
 	}
+	{
+		struct bench_hist *all = malloc(sizeof(*all));
+
+		if (!all)
+			bench_die("out of memory");
+		bench_hist_reset(all);
+		for (unsigned i = 0; i < p; i++)
+			bench_hist_merge(all, &sh->hist[i]);
+		lat_of(all, lat);
+		free(all);
+	}
 	ring_unmap(&m);
 	tu_daemon_stop(&d, SIGTERM);
 	munmap(sh, sizeof(*sh));
@@ -105,6 +152,63 @@ static int one_run(unsigned p, double seconds, double *acks_s, double *syncs_s)
 	return 0;
 }
 
+/* The disk's bare write(64 B) + fdatasync, on the filesystem of the daemon's data. */
+static void fdatasync_run(double seconds, double *ops_s, struct lat *lat)
+{
+	struct bench_hist *h = malloc(sizeof(*h));
+	char dir[256], path[300], buf[64];
+	uint64_t n = 0, t_start, t_end;
+	int fd;
+
+	if (!h)
+		bench_die("out of memory");
+	memset(buf, 'f', sizeof(buf));
+	tu_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/fdatasync.dat", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		bench_die("%s: %s", path, strerror(errno));
+	bench_hist_reset(h);
+	t_start = bench_now_ns();
+	t_end = t_start + (uint64_t)(seconds * 1e9);
+	for (;;) {
+		uint64_t t0 = bench_now_ns(), t1;
+
+		if (t0 >= t_end)
+			break;
+		if (write(fd, buf, sizeof(buf)) != (ssize_t)sizeof(buf) || fdatasync(fd) < 0)
+			bench_die("write + fdatasync %s: %s", path, strerror(errno));
+		t1 = bench_now_ns();
+		bench_hist_add(h, t1 - t0);
+		n++;
+	}
+	*ops_s = (double)n * 1e9 / (double)(bench_now_ns() - t_start);
+	lat_of(h, lat);
+	close(fd);
+	bench_rm_rf(dir);
+	free(h);
+}
+
+static void emit_lat(const char *system, unsigned p, const struct lat *l, unsigned runs,
+		     const char *note)
+{
+	double v[64];
+
+	for (unsigned r = 0; r < runs; r++)
+		v[r] = l[r].p50;
+	bench_emit("groupcommit", system, p, 64, "latency_p50", "us", bench_stat_of(v, runs), note);
+	for (unsigned r = 0; r < runs; r++)
+		v[r] = l[r].p99;
+	bench_emit("groupcommit", system, p, 64, "latency_p99", "us", bench_stat_of(v, runs), note);
+	for (unsigned r = 0; r < runs; r++)
+		v[r] = l[r].p999;
+	bench_emit("groupcommit", system, p, 64, "latency_p99.9", "us", bench_stat_of(v, runs),
+		   note);
+	for (unsigned r = 0; r < runs; r++)
+		v[r] = l[r].max;
+	bench_emit("groupcommit", system, p, 64, "latency_max", "us", bench_stat_of(v, runs), note);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -114,7 +218,9 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	unsigned plist[16] = { 1, 2, 8 }, np = 3, runs = 3;
+	unsigned plist[16] = { 1, 2, 8 }, np = 3, runs = 3, nfs = 0;
+	double fs_ops[64];
+	struct lat fs_lat[64];
 	double seconds = 2.0;
 	int c;
 
@@ -140,16 +246,25 @@ int main(int argc, char **argv)
 		bench_die("bad --runs or --seconds");
 	for (unsigned k = 0; k < np; k++) {
 		double acks[64], syncs[64], per[64];
+		struct lat lat[64];
 		char note[256];
 
 		if (plist[k] == 0 || plist[k] > MAXP)
 			bench_die("--processes: 1..%d", MAXP);
 		for (unsigned r = 0; r < runs; r++) {
-			if (one_run(plist[k], seconds, &acks[r], &syncs[r]))
+			if (one_run(plist[k], seconds, &acks[r], &syncs[r], &lat[r]))
 				bench_die("run failed");
+			/* The bare disk right after, under the same conditions. */
+			if (plist[k] == 1 && nfs < 64) {
+				fdatasync_run(seconds, &fs_ops[nfs], &fs_lat[nfs]);
+				fprintf(stderr, "groupcommit: bare fdatasync after it: %.0f/s, p50 %.1f us, "
+					"p99 %.1f us\n", fs_ops[nfs], fs_lat[nfs].p50, fs_lat[nfs].p99);
+				nfs++;
+			}
 			per[r] = syncs[r] > 0 ? acks[r] / syncs[r] : 0;
-			fprintf(stderr, "groupcommit: %u processes, run %u: %.0f acks/s, %.0f syncs/s\n",
-				plist[k], r + 1, acks[r], syncs[r]);
+			fprintf(stderr, "groupcommit: %u processes, run %u: %.0f acks/s, %.0f syncs/s; "
+				"be_flush p50 %.1f us, p99 %.1f us\n", plist[k], r + 1, acks[r], syncs[r],
+				lat[r].p50, lat[r].p99);
 		}
 		snprintf(note, sizeof(note), "%u processes each looping be_write(64 B) + be_flush; "
 			 "%.1f s per run; sync batch; fresh daemon per run", plist[k], seconds);
@@ -159,6 +274,25 @@ int main(int argc, char **argv)
 			   bench_stat_of(syncs, runs), note);
 		bench_emit("groupcommit", "bufferengine", plist[k], 64, "acks_per_sync", "acks",
 			   bench_stat_of(per, runs), note);
+		snprintf(note, sizeof(note), "%u processes each looping be_write(64 B) + be_flush; "
+			 "time of each be_flush; merged over the processes", plist[k]);
+		emit_lat("bufferengine", plist[k], lat, runs, note);
+	}
+	{
+		/* Without a 1-process configuration: the bare disk on its own. */
+		for (unsigned r = 0; nfs == 0 && r < runs; r++) {
+			fdatasync_run(seconds, &fs_ops[r], &fs_lat[r]);
+			fprintf(stderr, "groupcommit: bare fdatasync, run %u: %.0f/s, p50 %.1f us, "
+				"p99 %.1f us\n", r + 1, fs_ops[r], fs_lat[r].p50, fs_lat[r].p99);
+		}
+		if (!nfs)
+			nfs = runs;
+		bench_emit("groupcommit", "fdatasync", 1, 64, "acks", "acks/s",
+			   bench_stat_of(fs_ops, nfs),
+			   "the disk alone: 1 process looping write(2) of 64 B + fdatasync on the "
+			   "filesystem of the daemon's data");
+		emit_lat("fdatasync", 1, fs_lat, nfs,
+			 "time of write(64 B) + fdatasync; the same filesystem as the daemon's data");
 	}
 	tu_cleanup_run();
 	return 0;
