@@ -8,6 +8,9 @@
 #   tests/test_NAME.c            -> a Check suite NAME_suite(), run by tests/check_main.c
 #   tests/helper-X.c             -> helper program $(BUILD)/tests/helper-X
 #   tests/bench/X.c              -> benchmark $(BUILD)/bench/X (make bench only)
+#   tests/fuzz/fuzz_X.c          -> libFuzzer target $(BUILD)/fuzz/fuzz_X (make fuzz only,
+#                                   with clang); also linked into the tests, which replay
+#                                   tests/fuzz/corpus/X/ and regress/X/ through it
 #   any other tests/*.c          -> support code linked into tests, helpers and benchmarks
 #
 # make V=1 shows full commands.  make SANITIZE=address,undefined (or thread) builds
@@ -93,6 +96,8 @@ LIB_LIBS := -lbsd -lpthread
 TEST_DEFS := -DBE_BIN_DIR='"$(ABS_BUILD)/bin"' -DBE_TEST_DIR='"$(ABS_BUILD)/tests"' \
 	     -DBE_SRC_DIR='"$(CURDIR)"'
 $(OBJ)/tests/%.o: BE_DIR_CFLAGS = $(TEST_DEFS) -I$(BUILD)/tests $(CHECK_CFLAGS)
+# A fuzz target in the tests: its entry point renamed fuzz_X_one (tests/test_fuzzreplay.c).
+$(OBJ)/tests/fuzz/%.o: BE_DIR_CFLAGS = -DLLVMFuzzerTestOneInput=$(basename $(@F))_one
 
 # ---------------------------------------------------------------------------
 # Sources.
@@ -109,6 +114,7 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 HELPER_SRCS := $(wildcard tests/helper-*.c)
 TESTSUP_SRCS := $(filter-out $(TEST_SRCS) $(HELPER_SRCS) tests/check_main.c,$(wildcard tests/*.c))
 BENCH_SRCS := $(wildcard tests/bench/*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
 TEST_NAMES := $(patsubst tests/test_%.c,%,$(TEST_SRCS))
 
@@ -117,7 +123,7 @@ objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 LIBBE_OBJS := $(call objs,$(SHM_SRCS) $(CLIENT_LIB_SRCS))
 SERVER_OBJS := $(call objs,$(SERVER_LIB_SRCS))
 TESTSUP_OBJS := $(call objs,$(TESTSUP_SRCS))
-TEST_OBJS := $(call objs,tests/check_main.c $(TEST_SRCS))
+TEST_OBJS := $(call objs,tests/check_main.c $(TEST_SRCS) $(FUZZ_SRCS))
 
 LIBBE_A := $(LIB)/libbufferengine.a
 SONAME := libbufferengine.so.$(VERSION_MAJOR)
@@ -240,6 +246,134 @@ deps:
 	$(Q)bash scripts/deps.sh
 
 # ---------------------------------------------------------------------------
+# Fuzzing.  make fuzz builds every tests/fuzz/fuzz_X.c with clang, libFuzzer,
+# ASan and UBSan (the project's sources instrumented too) into $(BUILD)/fuzz/,
+# then runs each for FUZZ_SECONDS on its seeds (tests/fuzz/corpus/X/ and
+# regress/X/, read only), growing $(BUILD)/fuzz/corpus/X/, and prints the
+# executions and coverage of each; a crash goes to $(BUILD)/fuzz/artifacts/X/.
+# FUZZ_TARGETS="codec config" runs only those.  No clang with libFuzzer here:
+# scripts/deps.sh --fuzz installs it.  make check replays every seed and
+# regression input through the same files built with $(CC) (fuzz_targets.h).
+
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang-14
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_LIB := $(FUZZ_DIR)/libfuzzbe.a
+FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(SHM_SRCS) $(SERVER_LIB_SRCS))
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS = -std=gnu11 -O1 -g -fno-omit-frame-pointer -Wall -Wextra -D_GNU_SOURCE -I. \
+	      -Iinclude $(PKG_CFLAGS) $(FUZZ_SAN) $(FUZZ_COV) -MMD -MP
+# Coverage feedback from the code under test only, not from the targets' own checks.
+FUZZ_COV := -fsanitize=fuzzer-no-link
+$(FUZZ_DIR)/obj/tests/fuzz/%.o: FUZZ_COV :=
+FUZZ_TARGETS_H := $(BUILD)/tests/fuzz_targets.h
+
+.PHONY: fuzz fuzz-build fuzz-deps
+
+fuzz: fuzz-build
+	$(Q)bash tests/fuzz/run.sh $(FUZZ_DIR) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_DIR)/fuzz_%)
+
+# clang with libFuzzer, or scripts/deps.sh --fuzz.
+fuzz-deps:
+	@mkdir -p $(FUZZ_DIR)
+	$(Q)if ! command -v $(FUZZ_CC) >/dev/null 2>&1 || \
+		! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return d && n; }' | \
+		$(FUZZ_CC) -fsanitize=fuzzer -x c - -o $(FUZZ_DIR)/.probe >/dev/null 2>&1; then \
+		echo "fuzz: no $(FUZZ_CC) with libFuzzer: running scripts/deps.sh --fuzz"; \
+		bash scripts/deps.sh --fuzz; \
+	fi; rm -f $(FUZZ_DIR)/.probe
+
+$(FUZZ_DIR)/obj/%.o: %.c | fuzz-deps
+	@mkdir -p $(@D)
+	$(Q)$(call msg,CC,$< [fuzz])$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(Q)$(call msg,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+# Made by a pattern chain: kept, not removed as intermediate files.
+.SECONDARY: $(FUZZ_NAMES:%=$(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o)
+
+$(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB)
+	$(Q)$(call msg,LD,$@)$(FUZZ_CC) -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $^ $(LIBS)
+
+# The seed corpora, from the project's encoders (tests/fuzz/gen_seeds.c).
+FUZZ_SEEDS_BIN := $(FUZZ_DIR)/gen_seeds
+
+.PHONY: fuzz-seeds
+fuzz-seeds: $(FUZZ_SEEDS_BIN)
+	$(Q)$(call msg,SEEDS,tests/fuzz/corpus)$(FUZZ_SEEDS_BIN) tests/fuzz/corpus
+
+$(FUZZ_SEEDS_BIN): $(OBJ)/tests/fuzz/gen_seeds.o $(LIBSERVER_A) $(LIBBE_A)
+	@mkdir -p $(@D)
+	$(Q)$(call msg,LD,$@)$(CC) $(BE_LDFLAGS) -o $@ $^ $(LIBS)
+
+# The targets' list for the replay test: FUZZ_TARGET(X) for each tests/fuzz/fuzz_X.c.
+$(FUZZ_TARGETS_H): FORCE
+	@mkdir -p $(@D)
+	@printf '%s\n' '/* generated by the Makefile from tests/fuzz/fuzz_*.c */' \
+		$(foreach n,$(FUZZ_NAMES),'FUZZ_TARGET($(n))') > $@.tmp
+	$(Q)if cmp -s $@.tmp $@; then rm -f $@.tmp; \
+	else $(call msg,GEN,$@)mv -f $@.tmp $@; fi
+
+$(OBJ)/tests/test_fuzzreplay.o: $(FUZZ_TARGETS_H)
+
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_NAMES:%=$(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.d) \
+	 $(OBJ)/tests/fuzz/gen_seeds.d
+
+# ---------------------------------------------------------------------------
+# Lint.  make lint runs cppcheck over shm/, client/ and server/ (server/ also
+# as the test build, -DBE_TEST_HOOKS), then clang-tidy with .clang-tidy on
+# each of their .c files (server/hooks.c as the test build: it is empty
+# otherwise).  Any finding fails.  A file that passed gets a stamp in
+# $(BUILD)/lint/ and is checked again only when it, a header it includes or
+# .clang-tidy changes.  No cppcheck or clang-tidy here: scripts/deps.sh --lint.
+
+CPPCHECK ?= cppcheck
+CLANG_TIDY ?= clang-tidy-14
+LINT_DIR := $(BUILD)/lint
+LINT_SRCS := $(SHM_SRCS) $(CLIENT_SRCS) $(SERVER_LIB_SRCS) $(SERVER_PROG_SRCS)
+LINT_HDRS := $(wildcard shm/*.h client/*.h server/*.h include/*.h)
+LINT_STAMPS := $(patsubst %.c,$(LINT_DIR)/%.tidy,$(LINT_SRCS))
+CPPCHECK_STAMP := $(LINT_DIR)/cppcheck.stamp
+CPPCHECK_FLAGS := -q --enable=warning,portability,performance --std=c11 -I. -Iinclude \
+		  -D_GNU_SOURCE --inline-suppr --error-exitcode=1
+LINT_CPPFLAGS = -std=gnu11 -D_GNU_SOURCE -I. -Iinclude $(PKG_CFLAGS)
+$(LINT_DIR)/server/hooks.tidy: LINT_CPPFLAGS += -DBE_TEST_HOOKS
+
+.PHONY: lint lint-deps
+
+lint: $(CPPCHECK_STAMP) $(LINT_STAMPS)
+
+lint-deps:
+	$(Q)if ! command -v $(CPPCHECK) >/dev/null 2>&1 || \
+		! command -v $(CLANG_TIDY) >/dev/null 2>&1; then \
+		echo "lint: no $(CPPCHECK) or no $(CLANG_TIDY): running scripts/deps.sh --lint"; \
+		bash scripts/deps.sh --lint; \
+	fi
+
+$(CPPCHECK_STAMP): $(LINT_SRCS) $(LINT_HDRS) | lint-deps
+	@mkdir -p $(@D)
+	$(Q)$(call msg,CPPCHK,shm client server)$(CPPCHECK) $(CPPCHECK_FLAGS) shm client server
+	$(Q)$(call msg,CPPCHK,server [hooks])$(CPPCHECK) $(CPPCHECK_FLAGS) -DBE_TEST_HOOKS server
+	@touch $@
+
+# cppcheck first.  The header dependencies come from $(CC) -MM; clang-tidy's
+# "N warnings generated." (about system headers, not shown) is left out.
+$(LINT_DIR)/%.tidy: %.c .clang-tidy | $(CPPCHECK_STAMP)
+	@mkdir -p $(@D)
+	$(Q)$(call msg,TIDY,$<)$(CC) $(LINT_CPPFLAGS) -MM -MP -MT $@ -MF $(@:.tidy=.d) $< && \
+	{ $(CLANG_TIDY) --quiet $< -- $(LINT_CPPFLAGS) >$@.log 2>&1; rc=$$?; \
+	  grep -Ev '^[0-9]+ warnings? generated\.$$' $@.log; rm -f $@.log; test $$rc = 0; } && \
+	touch $@
+
+-include $(LINT_STAMPS:.tidy=.d)
+
+# ---------------------------------------------------------------------------
 # Install.  DESTDIR is prepended to every path; the .pc file and the unit name
 # PREFIX, SYSCONFDIR and BINDIR as they will be once installed.
 #
@@ -321,7 +455,11 @@ help:
 	@echo '  check      build, then run every Check suite (BE_SUITE=name, BE_VERBOSE=1)'
 	@echo '  run        the demo: scripts/demo.sh with the built programs'
 	@echo '  bench      build tests/bench/*.c, run scripts/bench.sh'
+	@echo '  fuzz       build tests/fuzz/fuzz_*.c with clang and libFuzzer, run each for'
+	@echo '             FUZZ_SECONDS (60); FUZZ_TARGETS= picks some; fuzz-seeds rewrites'
+	@echo '             the seed corpora in tests/fuzz/corpus'
 	@echo '  install    PREFIX=$(PREFIX), DESTDIR=; also SYSCONFDIR, UNITDIR, MANDIR; uninstall undoes it'
+	@echo '  lint       cppcheck, then clang-tidy (.clang-tidy) over shm/ client/ server/'
 	@echo '  deps       install the Debian packages the build needs'
 	@echo '  clean      remove every build directory and demo-run/; distclean: bench-results/ too'
 

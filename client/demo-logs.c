@@ -53,8 +53,8 @@
 
 #include "client/demo-util.h"
 
-#define LINE_MAX_LEN (64 * 1024) /* longer lines are cut */
-#define BATCH	     256	 /* records per be_write_logs() */
+#define LINE_MAX_LEN ((size_t)64 * 1024) /* longer lines are cut */
+#define BATCH	     256		 /* records per be_write_logs() */
 #define NFIELDS	     4
 
 struct counts {
@@ -116,7 +116,19 @@ static uint64_t parse_fraction(const char **sp)
 	return ns;
 }
 
-/* "Z", "+02:00", "-0500": the offset east of UTC in seconds; *sp moves past. */
+/* Two decimal digits at @s: their value, or -1. */
+static int two_digits(const char *s)
+{
+	if (s[0] < '0' || s[0] > '9' || s[1] < '0' || s[1] > '9')
+		return -1;
+	return (s[0] - '0') * 10 + (s[1] - '0');
+}
+
+/*
+ * "Z", "+02:00", "-0500": the offset east of UTC in seconds; *sp moves past.
+ * Anything else (one digit, a sign or a letter in place of one, hours over
+ * 23, minutes over 59) is no zone, and *sp stays.
+ */
 static bool parse_zone(const char **sp, long *off)
 {
 	const char *s = *sp;
@@ -127,16 +139,19 @@ static bool parse_zone(const char **sp, long *off)
 		*sp = s + 1;
 		return true;
 	}
-	if ((*s != '+' && *s != '-') || s[1] < '0' || s[1] > '9')
+	if (*s != '+' && *s != '-')
 		return false;
-	if (sscanf(s + 1, "%2d:%2d", &h, &m) == 2)
-		s += 6;
-	else if (sscanf(s + 1, "%2d%2d", &h, &m) == 2)
-		s += 5;
-	else
+	h = two_digits(s + 1);
+	if (h < 0 || h > 23)
+		return false;
+	s += 3;
+	if (*s == ':')
+		s++;
+	m = two_digits(s);
+	if (m < 0 || m > 59)
 		return false;
 	*off = sign * (h * 3600L + m * 60L);
-	*sp = s;
+	*sp = s + 2;
 	return true;
 }
 
@@ -174,7 +189,7 @@ static uint64_t parse_time(const char *line, const char **rest, const struct log
 		return 0;
 	tm.tm_isdst = -1;
 	t = zone ? timegm(&tm) - off : mktime(&tm);
-	if (t == (time_t)-1 || t < 0)
+	if (t < 0) /* (time_t)-1 too: mktime()'s and timegm()'s error */
 		return 0;
 	while (*s == ' ' || *s == '\t')
 		s++;
@@ -240,8 +255,11 @@ static int batch_add(struct batch *b, const struct logctx *lc, const char *line,
 	const char *msg;
 	char *mem;
 
-	/* The records outlive the input buffer: everything goes to a copy. */
-	mem = malloc(2 * len + 2);
+	/*
+	 * The records outlive the input buffer: everything goes to a copy.
+	 * len <= LINE_MAX_LEN (take_lines()), so the size does not wrap.
+	 */
+	mem = malloc(2 * len + 2); /* NOLINT(clang-analyzer-optin.portability.UnixAPI) */
 	if (!mem)
 		return -ENOMEM;
 	memcpy(mem, line, len);
@@ -262,7 +280,7 @@ static int batch_add(struct batch *b, const struct logctx *lc, const char *line,
 	if (lc->dpkg) {
 		char *words = mem + len + 1;
 
-		strcpy(words, msg);
+		snprintf(words, len + 1, "%s", msg);
 		dpkg_fields(words, b->fields[i], &nf);
 	}
 	rec->fields = b->fields[i];

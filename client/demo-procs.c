@@ -108,6 +108,7 @@ static uint64_t mem_total(void)
 	if (!f)
 		return 0;
 	while (fgets(line, sizeof(line), f))
+		/* NOLINTNEXTLINE(cert-err34-c): the kernel's format; the match count is checked */
 		if (sscanf(line, "MemTotal: %" SCNu64, &kb) == 1)
 			break;
 	fclose(f);
@@ -193,7 +194,7 @@ static int snap_str(struct snap *s, const char *str, size_t *off)
 	}
 	len = strlen(str) + 1;
 	if (s->pool_len + len > s->pool_cap) {
-		size_t cap = s->pool_cap ? s->pool_cap : 64 * 1024;
+		size_t cap = s->pool_cap ? s->pool_cap : (size_t)64 * 1024;
 		char *p;
 
 		while (cap < s->pool_len + len)
@@ -268,6 +269,7 @@ static int parse_stat(char *buf, struct pstat *ps)
 	/* state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt
 	 * utime stime cutime cstime priority nice threads itrealvalue start
 	 * vsize rss */
+	/* NOLINTNEXTLINE(cert-err34-c): the kernel's format; the match count is checked */
 	if (sscanf(close + 1,
 		   " %*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d"
 		   " %*d %*d %ld %*d %llu %*u %ld",
@@ -486,7 +488,8 @@ int main(int argc, char **argv)
 			goto flush;
 		}
 		nsnaps++;
-		qsort(cur->seen, cur->n, sizeof(*cur->seen), seen_cmp);
+		if (cur->n) /* else seen may be NULL, which qsort() must not get */
+			qsort(cur->seen, cur->n, sizeof(*cur->seen), seen_cmp);
 		tmp = prev;
 		prev = cur;
 		cur = tmp;

@@ -4,6 +4,10 @@
 # Idempotent: each package is checked with dpkg-query and only the missing ones are
 # installed (apt-get update once, then apt-get install --no-install-recommends).
 # Runs apt-get directly as root, through sudo otherwise.  Debian 12 package names.
+#
+#   deps.sh          what building and `make check` need
+#   deps.sh --fuzz   those, and clang with libFuzzer for `make fuzz`
+#   deps.sh --lint   those, and cppcheck and clang-tidy for `make lint`
 set -euo pipefail
 
 PACKAGES=(
@@ -15,7 +19,23 @@ PACKAGES=(
 	libinih-dev             # the daemon's INI config parser
 )
 
+# --fuzz: clang and its runtime (libFuzzer, the sanitizers) for `make fuzz`.
+FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
+# --lint: the static checkers of `make lint` (clang-tidy 14: .clang-tidy's checks).
+LINT_PACKAGES=(cppcheck clang-tidy-14)
+
 say() { printf 'deps.sh: %s\n' "$*"; }
+
+for arg in "$@"; do
+	case $arg in
+	--fuzz) PACKAGES+=("${FUZZ_PACKAGES[@]}") ;;
+	--lint) PACKAGES+=("${LINT_PACKAGES[@]}") ;;
+	*)
+		say "unknown option '$arg' (usage: deps.sh [--fuzz] [--lint])" >&2
+		exit 2
+		;;
+	esac
+done
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
 	say "no dpkg-query/apt-get here: install these (Debian names) by hand: ${PACKAGES[*]}" >&2

@@ -295,7 +295,7 @@ static void reload(struct daemon *d)
 		goto out;
 	}
 	ne = &nc->engine;
-	if (strcmp(ne->instance, oe->instance) || strcmp(ne->data_dir, oe->data_dir) ||
+	if (strcmp(ne->instance, oe->instance) != 0 || strcmp(ne->data_dir, oe->data_dir) != 0 ||
 	    ne->max_workers != oe->max_workers || ne->batch_bytes != oe->batch_bytes ||
 	    ne->ring_mode != oe->ring_mode || ne->group_set != oe->group_set ||
 	    (ne->group_set && ne->group_gid != oe->group_gid))

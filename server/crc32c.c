@@ -87,7 +87,7 @@ static uint32_t crc_sw_run(uint32_t c, const unsigned char *p, size_t len)
  * streams hide the instruction's 3-cycle latency on long buffers; their
  * CRCs are joined by crc_shift() below.
  */
-#define CRC_HW_BLOCK 4096u /* bytes per stream in one round */
+#define CRC_HW_BLOCK ((size_t)4096) /* bytes per stream in one round */
 
 static uint32_t crc_shift_table[4][256]; /* multiply by x^(8 * CRC_HW_BLOCK) */
 

@@ -43,6 +43,7 @@ static void hook_init(void)
 		if (n >= sizeof(crash_at))
 			n = sizeof(crash_at) - 1;
 		memcpy(crash_at, e, n);
+		crash_at[n] = '\0';
 		if (colon)
 			crash_n = strtoul(colon + 1, NULL, 10);
 		if (!crash_n)

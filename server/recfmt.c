@@ -19,7 +19,7 @@
 #include "server/recfmt.h"
 #include "shm/codec.h"
 
-#define CHUNK 4096u /* input bytes escaped per reservation */
+#define CHUNK ((size_t)4096) /* input bytes escaped per reservation */
 
 /* ------------------------------------------------------------------------
  * The buffer.
@@ -671,7 +671,9 @@ void recfmt_json_str(struct recfmt_buf *b, const void *src, size_t n)
 				*d++ = 'f';
 				break;
 			default:
-				memcpy(d, "u00", 3);
+				d[0] = 'u';
+				d[1] = '0';
+				d[2] = '0';
 				d[3] = hex[c >> 4];
 				d[4] = hex[c & 15];
 				d += 5;

@@ -252,12 +252,14 @@ out:
  * ring lost whole (a reboot before any of its batches was synced) leaves
  * no trace in the segments, yet a reader may have seen its seqs.  The
  * next ring starts above this floor too.  Returns 0 (none or unreadable:
- * 0) or the floor.
+ * 0) or the floor.  The file holds the decimal number and a newline, as
+ * seq_floor_write() writes it; anything else (a sign, other characters,
+ * a number over 64 bits) is unreadable.
  */
 static uint64_t seq_floor_read(int dirfd)
 {
-	char buf[32];
-	uint64_t v = 0;
+	char buf[32], *end;
+	unsigned long long v;
 	ssize_t n;
 	int fd = openat(dirfd, SEQ_FLOOR_FILE, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
@@ -268,7 +270,11 @@ static uint64_t seq_floor_read(int dirfd)
 	if (n <= 0)
 		return 0;
 	buf[n] = 0;
-	if (sscanf(buf, "%" SCNu64, &v) != 1)
+	if (buf[0] < '0' || buf[0] > '9')
+		return 0;
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (errno || (*end && strcmp(end, "\n") != 0))
 		return 0;
 	return v;
 }
