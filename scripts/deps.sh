@@ -8,6 +8,7 @@
 #   deps.sh          what building and `make check` need
 #   deps.sh --fuzz   those, and clang with libFuzzer for `make fuzz`
 #   deps.sh --lint   those, and cppcheck and clang-tidy for `make lint`
+#   deps.sh --bench  those, and what `make bench` compares with (never `make check`)
 set -euo pipefail
 
 PACKAGES=(
@@ -23,6 +24,10 @@ PACKAGES=(
 FUZZ_PACKAGES=(clang-14 libclang-rt-14-dev)
 # --lint: the static checkers of `make lint` (clang-tidy 14: .clang-tidy's checks).
 LINT_PACKAGES=(cppcheck clang-tidy-14)
+# --bench: rsyslogd (imuxsock -> omfile), Redis Streams, fio (the disk with the daemon's
+# fdatasync cadence), gnuplot (the plot).  The benchmark starts its own rsyslogd and
+# redis-server with private configs; installing them starts nothing it uses.
+BENCH_PACKAGES=(rsyslog redis-server fio gnuplot-nox)
 
 say() { printf 'deps.sh: %s\n' "$*"; }
 
@@ -30,8 +35,9 @@ for arg in "$@"; do
 	case $arg in
 	--fuzz) PACKAGES+=("${FUZZ_PACKAGES[@]}") ;;
 	--lint) PACKAGES+=("${LINT_PACKAGES[@]}") ;;
+	--bench) PACKAGES+=("${BENCH_PACKAGES[@]}") ;;
 	*)
-		say "unknown option '$arg' (usage: deps.sh [--fuzz] [--lint])" >&2
+		say "unknown option '$arg' (usage: deps.sh [--fuzz] [--lint] [--bench])" >&2
 		exit 2
 		;;
 	esac
