@@ -67,7 +67,8 @@ static int64_t wait_space(struct ring_map *m, uint64_t head, uint64_t need, stru
 }
 
 /*
- * Append one record; the lock is held.  Sets *ring when the record takes
+ * Append one record; the lock is held and the caller has checked len
+ * against max_payload (before the lock).  Sets *ring when the record takes
  * the unflushed bytes over the doorbell threshold.  Returns 0 or -errno
  * (nothing written then).
  */
@@ -80,8 +81,6 @@ static inline int append_locked(struct ring_map *m, uint64_t *cached_tail, uint1
 	struct rec_hdr rh;
 	uint8_t *dst;
 
-	if (len > m->max_payload)
-		return -EMSGSIZE;
 	need = rec_size(len);
 	/* Only lock holders write head: a plain read is ours to trust - after a check. */
 	head = READ_ONCE(h->head);
