@@ -8,6 +8,7 @@
  * lock of its own.
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,9 +139,10 @@ int client_append(be_store *s, uint16_t type, const void *payload, size_t len, u
 	return be_append(s, type, payload, len, ts_ns);
 }
 
-int client_append_many(be_store *s, const struct ring_rec *recs, unsigned n, uint64_t ts_ns)
+int client_append_many(be_store *s, uint16_t type, const struct iovec *iov, unsigned n,
+		       uint64_t ts_ns)
 {
-	return ring_append_many(&s->map, &s->cached_tail, recs, n, ts_ns, be_getpid(),
+	return ring_append_many(&s->map, &s->cached_tail, type, iov, n, ts_ns, be_getpid(),
 				s->write_timeout_ms, &s->last_seq);
 }
 
@@ -151,6 +153,20 @@ int be_write(be_store *s, const void *payload, size_t len)
 	if (s->map.store_type != BE_TYPE_RAW)
 		return -EPROTOTYPE;
 	return be_append(s, BE_TYPE_RAW, payload, len, now_real_ns());
+}
+
+int be_write_batch(be_store *s, const struct iovec *recs, size_t n)
+{
+	if (!s || (!recs && n) || n > INT_MAX)
+		return -EINVAL;
+	if (s->map.store_type != BE_TYPE_RAW)
+		return -EPROTOTYPE;
+	for (size_t i = 0; i < n; i++) {
+		if (!recs[i].iov_base && recs[i].iov_len)
+			return -EINVAL;
+	}
+	return ring_append_many(&s->map, &s->cached_tail, BE_TYPE_RAW, recs, (unsigned)n,
+				now_real_ns(), be_getpid(), s->write_timeout_ms, &s->last_seq);
 }
 
 int be_flush(be_store *s, int timeout_ms)

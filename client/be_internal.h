@@ -25,10 +25,11 @@
 int client_append(be_store *s, uint16_t type, const void *payload, size_t len, uint64_t ts_ns);
 
 /*
- * client_append_many() - the same for n records under one lock
+ * client_append_many() - the same for n records of one type under one lock
  * (ring_append_many()): returns the count appended, or -errno when none
  * was; the handle's last seq covers every record appended.
  */
-int client_append_many(be_store *s, const struct ring_rec *recs, unsigned n, uint64_t ts_ns);
+int client_append_many(be_store *s, uint16_t type, const struct iovec *iov, unsigned n,
+			uint64_t ts_ns);
 
 #endif /* BE_CLIENT_INTERNAL_H */

@@ -5,21 +5,24 @@
  * be_write).
  *
  * A record is encoded straight into a stack buffer; one that does not fit
- * there is encoded again into a buffer of its exact size.  A batch is sized
- * record by record (every record checked), then encoded into one block
- * that also holds the ring_rec array, so that a bad record fails the call
- * before anything reaches the ring.
+ * there is encoded again into a buffer of its exact size.  A batch is
+ * encoded record by record into one growing buffer (every record checked,
+ * each encoded once unless the buffer had to grow for it), so that a bad
+ * record fails the call before anything reaches the ring.
  */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
 
 #include "bufferengine.h"
 #include "client/be_internal.h"
 #include "shm/clock.h"
 #include "shm/codec.h"
 
-#define TYPED_STACK_BYTES 2048 /* one record; a batch's records and payloads */
+#define TYPED_STACK_BYTES 8192 /* one record, or a batch's payloads */
+#define TYPED_STACK_RECS 64    /* a batch's iovecs */
 
 /*
  * Encode one record (a struct be_metric, be_log or be_process) with now in
@@ -102,14 +105,37 @@ out_free:
 	return ret;
 }
 
+/*
+ * Grow a batch's payload buffer to hold at least `need` bytes (the stack
+ * buffer at first; the bytes used so far move along).  0 or -ENOMEM.
+ */
+static int batch_grow(uint8_t **buf, size_t *cap, uint8_t *stack, size_t used, size_t need)
+{
+	size_t ncap = *cap * 2 > need ? *cap * 2 : need;
+	uint8_t *nbuf;
+
+	if (*buf == stack) {
+		nbuf = malloc(ncap);
+		if (nbuf)
+			memcpy(nbuf, stack, used);
+	} else {
+		nbuf = realloc(*buf, ncap);
+	}
+	if (!nbuf)
+		return -ENOMEM;
+	*buf = nbuf;
+	*cap = ncap;
+	return 0;
+}
+
 static int write_many(be_store *s, uint16_t type, encode_fn enc, const void *recs, size_t size,
 		      size_t n)
 {
 	uint64_t stack[TYPED_STACK_BYTES / sizeof(uint64_t)];
+	struct iovec iov_stack[TYPED_STACK_RECS], *iov = iov_stack;
 	const char *rec = recs;
-	struct ring_rec *rr;
-	uint8_t *block = (uint8_t *)stack, *p;
-	size_t total = 0, room, max;
+	uint8_t *buf = (uint8_t *)stack;
+	size_t cap = sizeof(stack), used = 0, max;
 	uint64_t now;
 	int ret;
 
@@ -120,48 +146,59 @@ static int write_many(be_store *s, uint16_t type, encode_fn enc, const void *rec
 		return 0;
 	if (!recs || n > INT_MAX) /* the count must fit the result */
 		return -EINVAL;
+	if (n > TYPED_STACK_RECS) {
+		iov = malloc(n * sizeof(*iov));
+		if (!iov)
+			return -ENOMEM;
+	}
 	now = now_real_ns();
 	max = be_max_payload(s);
 
-	/* Size and check every record before anything is written. */
+	/*
+	 * Encode (and check) every record before anything is written, each
+	 * once: into the room left, or again after the buffer grew.  The
+	 * buffer may move, so the iovecs hold offsets until the end.
+	 */
 	for (size_t i = 0; i < n; i++) {
-		ssize_t len = enc(rec + i * size, now, NULL, 0);
+		ssize_t len = enc(rec + i * size, now, buf + used, cap - used);
 
-		if (len < 0)
-			return (int)len;
-		if ((size_t)len > max)
-			return -EMSGSIZE;
-		if (total + (size_t)len < total)
-			return -ENOMEM;
-		total += (size_t)len;
-	}
-	if (n > (SIZE_MAX - total) / sizeof(*rr))
-		return -ENOMEM;
-	if (n * sizeof(*rr) + total > sizeof(stack)) {
-		block = malloc(n * sizeof(*rr) + total);
-		if (!block)
-			return -ENOMEM;
-	}
-
-	/* The ring_rec array first (malloc's alignment), then the payloads. */
-	rr = (struct ring_rec *)(void *)block;
-	p = block + n * sizeof(*rr);
-	room = total;
-	for (size_t i = 0; i < n; i++) {
-		ssize_t len = enc(rec + i * size, now, p, room);
-
-		if (len < 0 || (size_t)len > room) {
-			ret = len < 0 ? (int)len : -EINVAL; /* changed under us */
+		if (len < 0) {
+			ret = (int)len;
 			goto out_free;
 		}
-		rr[i] = (struct ring_rec){ .type = type, .len = (uint32_t)len, .payload = p };
-		p += len;
-		room -= (size_t)len;
+		if ((size_t)len > max) {
+			ret = -EMSGSIZE;
+			goto out_free;
+		}
+		if ((size_t)len > cap - used) {
+			ssize_t again;
+
+			if (used + (size_t)len < used) {
+				ret = -ENOMEM;
+				goto out_free;
+			}
+			ret = batch_grow(&buf, &cap, (uint8_t *)stack, used, used + (size_t)len);
+			if (ret)
+				goto out_free;
+			again = enc(rec + i * size, now, buf + used, cap - used);
+			if (again != len) {
+				/* The caller's strings changed under us. */
+				ret = again < 0 ? (int)again : -EINVAL;
+				goto out_free;
+			}
+		}
+		iov[i].iov_base = (void *)(uintptr_t)used;
+		iov[i].iov_len = (size_t)len;
+		used += (size_t)len;
 	}
-	ret = client_append_many(s, rr, (unsigned)n, now);
+	for (size_t i = 0; i < n; i++)
+		iov[i].iov_base = buf + (uintptr_t)iov[i].iov_base;
+	ret = client_append_many(s, type, iov, (unsigned)n, now);
 out_free:
-	if (block != (uint8_t *)stack)
-		free(block);
+	if (buf != (uint8_t *)stack)
+		free(buf);
+	if (iov != iov_stack)
+		free(iov);
 	return ret;
 }
 

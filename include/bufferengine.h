@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -81,6 +82,19 @@ int be_open(const char *store, const struct be_open_opts *opts, be_store **out);
  *  -EINVAL      a NULL handle, or a NULL payload with a non-zero length
  */
 int be_write(be_store *s, const void *payload, size_t len);
+
+/*
+ * be_write_batch() - append n records to a raw store under one lock: the
+ * payload of record i is recs[i] (one iovec per record, not gathered into
+ * one).  Every length is checked first: a payload too large fails the call
+ * before anything is written.  The records share one timestamp and are
+ * published together (in parts only when the ring fills in the middle).
+ * Returns the count written (less than n only when the ring filled under
+ * on_full = drop, or the write timeout passed), or -errno when none was:
+ * the errors of be_write(), and -EINVAL for a NULL recs with n > 0, a NULL
+ * iov_base with a non-zero length, or n > INT_MAX.
+ */
+int be_write_batch(be_store *s, const struct iovec *recs, size_t n);
 
 /*
  * be_flush() - wait until every record this handle wrote is durable.

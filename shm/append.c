@@ -9,7 +9,9 @@
  * any point before that store leaves nothing visible.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/uio.h>
 
 #include "shm/atomics.h"
 #include "shm/clock.h"
@@ -67,6 +69,128 @@ static int64_t wait_space(struct ring_map *m, uint64_t head, uint64_t need, stru
 }
 
 /*
+ * Write a record header at dst (8-byte aligned) as four 8-byte stores.  A
+ * struct built on the stack and copied would be stored in pieces and
+ * reloaded whole: a store-forwarding stall on the hottest path.
+ */
+static inline void rec_hdr_store(uint8_t *dst, uint32_t len, uint16_t type, uint64_t seq,
+				 uint64_t ts_ns, uint32_t pid)
+{
+	/* Little-endian: len at 0, type at 4, flags (0) at 6; pid at 24, reserved (0) at 28. */
+	uint64_t w0 = (uint64_t)len | (uint64_t)type << 32, w3 = pid;
+
+	_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "rec_hdr_store() is little-endian");
+	_Static_assert(offsetof(struct rec_hdr, type) == 4 && offsetof(struct rec_hdr, flags) == 6 &&
+			       offsetof(struct rec_hdr, reserved) == 28,
+		       "rec_hdr_store() writes this layout");
+	memcpy(dst, &w0, 8);
+	memcpy(dst + 8, &seq, 8);
+	memcpy(dst + 16, &ts_ns, 8);
+	memcpy(dst + 24, &w3, 8);
+}
+
+/*
+ * Read head and check it against the tail: a lock holder's plain read of
+ * head is ours to trust only after that check.  The cached tail may be from
+ * before a daemon restart: on doubt look at the real one.  0 or -EBADMSG.
+ */
+static inline int append_begin(struct ring_map *m, uint64_t *cached_tail, uint64_t *head_out,
+			       uint64_t *tail_out)
+{
+	struct ring_hdr *h = m->hdr;
+	uint64_t head = READ_ONCE(h->head), tail = *cached_tail;
+
+	if ((head & (REC_ALIGN - 1)) || head < tail || head - tail > m->capacity) {
+		tail = load_acquire(&h->tail);
+		if ((head & (REC_ALIGN - 1)) || (tail & (REC_ALIGN - 1)) || head < tail ||
+		    head - tail > m->capacity)
+			return -EBADMSG;
+	}
+	*head_out = head;
+	*tail_out = tail;
+	return 0;
+}
+
+/*
+ * Write one record of `need` bytes at head (the caller made room for
+ * `pad + need`): the padding marker first when the record would cross the
+ * end of the area, then header and payload.  Returns the bytes taken.
+ */
+static inline uint64_t rec_write(struct ring_map *m, uint64_t head, uint64_t need, uint64_t pad,
+				 uint16_t type, const void *payload, uint32_t len, uint64_t seq,
+				 uint64_t ts_ns, uint32_t pid)
+{
+	uint64_t off = head & m->mask;
+	uint8_t *dst;
+
+	if (pad) {
+		/* The first 8 bytes mark the rest of the area as padding. */
+		uint64_t w0 = (uint64_t)pad | (uint64_t)REC_TYPE_PAD << 32;
+
+		memcpy(m->data + off, &w0, REC_PAD_MIN);
+		off = 0;
+	}
+	dst = m->data + off;
+	rec_hdr_store(dst, len, type, seq, ts_ns, pid);
+	if (need > sizeof(struct rec_hdr) + len) {
+		/* Zero the tail padding (1-7 bytes) first; the payload then overwrites its head. */
+		uint64_t zero = 0;
+
+		memcpy(dst + need - 8, &zero, 8);
+	}
+	if (len)
+		memcpy(dst + sizeof(struct rec_hdr), payload, len);
+	return pad + need;
+}
+
+/* Bytes of padding a record of `need` bytes at head needs before it. */
+static inline uint64_t rec_pad(const struct ring_map *m, uint64_t head, uint64_t need)
+{
+	uint64_t room = m->capacity - (head & m->mask);
+
+	return room < need ? room : 0;
+}
+
+/* A seq the daemon would take for damage: the header is impossible. */
+static inline int seq_bad(const struct ring_map *m, uint64_t seq, uint64_t n)
+{
+	return seq < m->first_seq || seq - m->first_seq > RING_SEQ_SPAN - n;
+}
+
+/*
+ * Publish records written up to new_head, the last with seq last: next
+ * seq, the caller's last seq (under the lock, so that every store through
+ * seq_out is in seq order), then head with a release store - the record
+ * bytes and the padding are visible to whoever acquires the new head (the
+ * daemon's load_acquire(&h->head)).
+ */
+static inline void append_publish(struct ring_hdr *h, uint64_t new_head, uint64_t last,
+				  uint64_t *seq_out)
+{
+	WRITE_ONCE(h->next_seq, last + 1);
+	WRITE_ONCE(*seq_out, last);
+	store_release(&h->head, new_head);
+}
+
+/*
+ * Whether appends that took head from `from` to `to` took the unflushed
+ * bytes over the doorbell threshold.  The cached tail overstates the
+ * unflushed bytes, so look at the real tail before deciding (and keep it).
+ */
+static inline int doorbell_due(struct ring_map *m, uint64_t *cached_tail, uint64_t from,
+			       uint64_t to)
+{
+	struct ring_hdr *h = m->hdr;
+	uint64_t flush_bytes = READ_ONCE(h->flush_bytes), tail;
+
+	if (to - *cached_tail < flush_bytes)
+		return 0;
+	tail = load_acquire(&h->tail);
+	*cached_tail = tail;
+	return tail <= from && to - tail >= flush_bytes && from - tail < flush_bytes;
+}
+
+/*
  * Append one record; the lock is held and the caller has checked len
  * against max_payload (before the lock).  Sets *ring when the record takes
  * the unflushed bytes over the doorbell threshold.  Returns 0 or -errno
@@ -77,72 +201,27 @@ static inline int append_locked(struct ring_map *m, uint64_t *cached_tail, uint1
 				struct deadline *d, int *ring, uint64_t *seq_out)
 {
 	struct ring_hdr *h = m->hdr;
-	uint64_t need, head, off, pad, total, tail, seq, flush_bytes;
-	struct rec_hdr rh;
-	uint8_t *dst;
+	uint64_t need = rec_size(len), head, tail, pad, seq;
+	int ret;
 
-	need = rec_size(len);
-	/* Only lock holders write head: a plain read is ours to trust - after a check. */
-	head = READ_ONCE(h->head);
-	tail = *cached_tail;
-	if ((head & (REC_ALIGN - 1)) || head < tail || head - tail > m->capacity) {
-		/* The cached tail may be from before a daemon restart: look again. */
-		tail = load_acquire(&h->tail);
-		if ((head & (REC_ALIGN - 1)) || (tail & (REC_ALIGN - 1)) || head < tail ||
-		    head - tail > m->capacity)
-			return -EBADMSG;
-	}
-	off = head & m->mask;
-	pad = (m->capacity - off < need) ? m->capacity - off : 0;
-	total = pad + need;
-	if (head + total - tail > m->capacity) {
-		int64_t t = wait_space(m, head, total, d);
+	ret = append_begin(m, cached_tail, &head, &tail);
+	if (ret)
+		return ret;
+	pad = rec_pad(m, head, need);
+	if (head + pad + need - tail > m->capacity) {
+		int64_t t = wait_space(m, head, pad + need, d);
 
 		if (t < 0)
 			return (int)t;
 		tail = (uint64_t)t;
 	}
 	*cached_tail = tail;
-
-	if (pad) {
-		/* The first 8 bytes mark the rest of the area as padding. */
-		struct rec_hdr ph = { .len = (uint32_t)pad, .type = REC_TYPE_PAD };
-
-		memcpy(m->data + off, &ph, pad < sizeof(ph) ? REC_PAD_MIN : sizeof(ph));
-		off = 0;
-	}
 	seq = READ_ONCE(h->next_seq);
-	/* A seq the daemon would take for damage: the header is impossible. */
-	if (seq < m->first_seq || seq - m->first_seq >= RING_SEQ_SPAN)
+	if (seq_bad(m, seq, 1))
 		return -EBADMSG;
-	rh = (struct rec_hdr){ .len = len, .type = type, .seq = seq, .ts_ns = ts_ns, .pid = pid };
-	dst = m->data + off;
-	memcpy(dst, &rh, sizeof(rh));
-	if (len)
-		memcpy(dst + sizeof(rh), payload, len);
-	if (need > sizeof(rh) + len)
-		memset(dst + sizeof(rh) + len, 0, need - sizeof(rh) - len);
-	WRITE_ONCE(h->next_seq, seq + 1);
-	/* Under the lock, so that every store through seq_out is in seq order. */
-	WRITE_ONCE(*seq_out, seq);
-	/*
-	 * Publish: the record bytes and the padding are visible to whoever
-	 * acquires the new head (the daemon's load_acquire(&h->head)).
-	 */
-	store_release(&h->head, head + total);
-
-	/*
-	 * Ring the doorbell when this record takes the unflushed bytes over
-	 * the threshold.  The cached tail overstates the unflushed bytes, so
-	 * look at the real tail before deciding.
-	 */
-	flush_bytes = READ_ONCE(h->flush_bytes);
-	if (head + total - tail >= flush_bytes) {
-		tail = load_acquire(&h->tail);
-		if (tail <= head && head + total - tail >= flush_bytes && head - tail < flush_bytes)
-			*ring = 1;
-		*cached_tail = tail;
-	}
+	rec_write(m, head, need, pad, type, payload, len, seq, ts_ns, pid);
+	append_publish(h, head + pad + need, seq, seq_out);
+	*ring = doorbell_due(m, cached_tail, head, head + pad + need);
 	return 0;
 }
 
@@ -166,8 +245,58 @@ int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const 
 	return ret;
 }
 
-int ring_append_many(struct ring_map *m, uint64_t *cached_tail, const struct ring_rec *recs,
-		     unsigned n, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *last_seq)
+/*
+ * Append n records under the lock, published together by one store of
+ * head (and before any wait for space: the daemon can only free what it
+ * sees).  Returns the count appended, or -errno when none was.
+ */
+static int append_many_locked(struct ring_map *m, uint64_t *cached_tail, uint16_t type,
+			      const struct iovec *iov, unsigned n, uint64_t ts_ns, uint32_t pid,
+			      struct deadline *d, int *ring, uint64_t *seq_out)
+{
+	struct ring_hdr *h = m->hdr;
+	uint64_t start, head, tail, seq, first;
+	unsigned i;
+	int ret;
+
+	ret = append_begin(m, cached_tail, &start, &tail);
+	if (ret)
+		return ret;
+	first = seq = READ_ONCE(h->next_seq);
+	if (seq_bad(m, seq, n))
+		return -EBADMSG;
+	head = start;
+	for (i = 0; i < n; i++) {
+		uint32_t len = (uint32_t)iov[i].iov_len;
+		uint64_t need = rec_size(len), pad = rec_pad(m, head, need);
+
+		if (__builtin_expect(head + pad + need - tail > m->capacity, 0)) {
+			int64_t t;
+
+			if (seq != first) {
+				append_publish(h, head, seq - 1, seq_out);
+				first = seq;
+			}
+			t = wait_space(m, head, pad + need, d);
+			if (t < 0) {
+				ret = (int)t;
+				break;
+			}
+			tail = (uint64_t)t;
+		}
+		head += rec_write(m, head, need, pad, type, iov[i].iov_base, len, seq, ts_ns, pid);
+		seq++;
+	}
+	*cached_tail = tail;
+	if (seq != first)
+		append_publish(h, head, seq - 1, seq_out);
+	*ring = doorbell_due(m, cached_tail, start, head);
+	return i ? (int)i : ret;
+}
+
+int ring_append_many(struct ring_map *m, uint64_t *cached_tail, uint16_t type,
+		     const struct iovec *iov, unsigned n, uint64_t ts_ns, uint32_t pid,
+		     int timeout_ms, uint64_t *last_seq)
 {
 	struct deadline d = { .timeout_ms = timeout_ms, .at = 0 };
 	uint64_t ignored;
@@ -176,20 +305,18 @@ int ring_append_many(struct ring_map *m, uint64_t *cached_tail, const struct rin
 
 	if (n == 0)
 		return 0;
+	if (n > INT_MAX)
+		return -EINVAL;
 	for (i = 0; i < n; i++)
-		if (recs[i].len > m->max_payload)
+		if (iov[i].iov_len > m->max_payload)
 			return -EMSGSIZE;
 	ret = lock_acquire(m->hdr, &d);
 	if (ret)
 		return ret;
-	for (i = 0; i < n; i++) {
-		ret = append_locked(m, cached_tail, recs[i].type, recs[i].payload, recs[i].len,
-				    ts_ns, pid, &d, &ring, last_seq ? last_seq : &ignored);
-		if (ret)
-			break;
-	}
+	ret = append_many_locked(m, cached_tail, type, iov, n, ts_ns, pid, &d, &ring,
+				 last_seq ? last_seq : &ignored);
 	lock_release(m->hdr);
 	if (ring)
 		ring_doorbell(m);
-	return i ? (int)i : ret;
+	return ret;
 }

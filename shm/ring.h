@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 
 #include "shm/layout.h"
@@ -124,23 +125,19 @@ int ring_unlink(const char *instance, const char *store);
 int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const void *payload,
 		uint32_t len, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *seq_out);
 
-/* One record of ring_append_many(). */
-struct ring_rec {
-	uint16_t type;
-	uint32_t len;
-	const void *payload;
-};
-
 /*
- * ring_append_many() - append n records under one lock (each published as
- * it is written, so a wait for space in the middle is a wait like any
- * other).  All records are checked against max_payload first.
- * Returns the count appended (it stops at the first that fails: a full
- * ring under drop, a timeout), or -errno when none was; the seq of each is
- * stored into *last_seq under the lock, as ring_append() does.
+ * ring_append_many() - append n records of one type, payloads iov[0..n),
+ * under one lock.  All are checked against max_payload first.  They are
+ * published together by one release store of head, or in parts when the
+ * ring fills in the middle (what is written is published before the wait
+ * for space, which is a wait like any other).  Returns the count appended
+ * (it stops at the first that fails: a full ring under drop, a timeout),
+ * or -errno when none was; the last seq is stored into *last_seq under the
+ * lock, as ring_append() does.
  */
-int ring_append_many(struct ring_map *m, uint64_t *cached_tail, const struct ring_rec *recs,
-		     unsigned n, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *last_seq);
+int ring_append_many(struct ring_map *m, uint64_t *cached_tail, uint16_t type,
+		     const struct iovec *iov, unsigned n, uint64_t ts_ns, uint32_t pid,
+		     int timeout_ms, uint64_t *last_seq);
 
 /* ring_doorbell() - wake the daemon (bump doorbell_gen, FUTEX_WAKE). */
 void ring_doorbell(struct ring_map *m);

@@ -333,6 +333,44 @@ START_TEST(test_basic)
 }
 END_TEST
 
+/*
+ * be_write_batch through the daemon: 40,000 records in batches of 1..64,
+ * three laps of a 1 MiB ring (batches wait for space and are flushed in
+ * parts), every one read back once, in order.
+ */
+START_TEST(test_batch)
+{
+	enum { N = 40000, MAXB = 64 };
+	static char bufs[MAXB][128];
+	struct iovec iov[MAXB];
+	struct tu_daemon d;
+	be_store *s;
+	int ret;
+
+	tu_daemon_config(&d, "shutdown_flush_timeout = 10s", STORE_1M);
+	tu_assert_daemon_start(&d, "s");
+	s = open_store(&d, "s", tu_bound(5000));
+	for (unsigned i = 0; i < N;) {
+		unsigned n = 1 + (i * 7) % MAXB;
+
+		if (n > N - i)
+			n = N - i;
+		for (unsigned k = 0; k < n; k++)
+			iov[k] = (struct iovec){ .iov_base = bufs[k],
+						 .iov_len = make_payload(i + k, bufs[k], 128) };
+		ret = be_write_batch(s, iov, n);
+		ck_assert_msg(ret == (int)n, "be_write_batch #%u (%u records): %d %s" LOGFMT, i, n,
+			      ret, ret < 0 ? be_strerror(ret) : "", LOGARGS(&d));
+		i += n;
+	}
+	ret = be_flush(s, tu_bound(5000));
+	ck_assert_msg(ret == 0, "be_flush: %s" LOGFMT, be_strerror(ret), LOGARGS(&d));
+	assert_payloads_read_back(&d, "s", N);
+	ck_assert_int_eq(be_close(s), 0);
+	tu_assert_daemon_stop(&d, SIGTERM, 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------
  * 6. the pwrite + fdatasync fallback: the same as basic, with BE_NO_IO_URING=1.
  */
@@ -1013,6 +1051,7 @@ Suite *e2e_suite(void)
 	TCase *load = tcase_create("load");
 
 	tcase_add_test(tc, test_basic);
+	tcase_add_test(tc, test_batch);
 	tcase_add_test(tc, test_fallback_io);
 	tcase_add_test(tc, test_sync_none);
 	tcase_add_test(tc, test_rotation);

@@ -382,6 +382,70 @@ START_TEST(test_write_bad_args)
 }
 END_TEST
 
+/* be_write_batch(): every bad argument refused before anything is written. */
+START_TEST(test_write_batch_bad_args)
+{
+	char inst[64], *big;
+	struct ring_map m, mm;
+	struct iovec iov[3] = { { "one", 3 }, { NULL, 0 }, { "three", 5 } };
+	be_store *s, *sm;
+	uint64_t seq;
+
+	tu_instance(inst, sizeof(inst));
+	make_ring(inst, "raw", CAP_SMALL, BE_TYPE_RAW, RING_ON_FULL_DROP, &m);
+	make_ring(inst, "met", CAP_SMALL, BE_TYPE_METRIC, RING_ON_FULL_DROP, &mm);
+	s = open_ok(inst, "raw", 0);
+	sm = open_ok(inst, "met", 0);
+	big = calloc(1, be_max_payload(s) + 1);
+	ck_assert_ptr_nonnull(big);
+
+	ck_assert_int_eq(be_write_batch(NULL, iov, 3), -EINVAL);
+	ck_assert_int_eq(be_write_batch(s, NULL, 1), -EINVAL);
+	ck_assert_int_eq(be_write_batch(s, iov, (size_t)INT_MAX + 1), -EINVAL);
+	ck_assert_int_eq(be_write_batch(sm, iov, 3), -EPROTOTYPE);
+	iov[1].iov_len = 1; /* NULL base with a length */
+	ck_assert_int_eq(be_write_batch(s, iov, 3), -EINVAL);
+	iov[1] = (struct iovec){ big, be_max_payload(s) + 1 };
+	ck_assert_int_eq(be_write_batch(s, iov, 3), -EMSGSIZE);
+	iov[1] = (struct iovec){ big, SIZE_MAX };
+	ck_assert_int_eq(be_write_batch(s, iov, 3), -EMSGSIZE);
+	ck_assert_uint_eq(m.hdr->head, 0);
+	ck_assert_uint_eq(m.hdr->next_seq, 1);
+	ck_assert_uint_eq(mm.hdr->head, 0);
+
+	/* Nothing to write is not an error; then a good batch, the largest payload in it. */
+	ck_assert_int_eq(be_write_batch(s, NULL, 0), 0);
+	ck_assert_int_eq(be_write_batch(s, iov, 0), 0);
+	ck_assert_uint_eq(m.hdr->next_seq, 1);
+	iov[1] = (struct iovec){ big, be_max_payload(s) };
+	ck_assert_int_eq(be_write_batch(s, iov, 3), 3);
+	seq = m.hdr->next_seq;
+	ck_assert_uint_eq(seq, 4);
+	ck_assert_uint_eq(m.hdr->head,
+			  rec_size(3) + rec_size(be_max_payload(s)) + rec_size(5));
+
+	/* Full under drop: the records that fit, then -ENOBUFS for a batch with none. */
+	{
+		struct iovec many[64];
+		int got;
+
+		for (int i = 0; i < 64; i++)
+			many[i] = (struct iovec){ big, 200 };
+		got = be_write_batch(s, many, 64);
+		ck_assert_int_gt(got, 0);
+		ck_assert_int_lt(got, 64);
+		ck_assert_uint_eq(m.hdr->next_seq, seq + (uint64_t)got);
+		ck_assert_int_eq(be_write_batch(s, many, 64), -ENOBUFS);
+		ck_assert_uint_eq(m.hdr->next_seq, seq + (uint64_t)got);
+		ck_assert_uint_ge(m.hdr->drops, 2);
+	}
+	free(big);
+	be_close(s);
+	be_close(sm);
+	ring_unmap(&m);
+	ring_unmap(&mm);
+}
+END_TEST
 START_TEST(test_wrong_type)
 {
 	char inst[64];
@@ -1379,6 +1443,7 @@ Suite *errors_suite(void)
 	tcase_add_test(tc, test_open_bad_args);
 	tcase_add_test(tc, test_open_missing);
 	tcase_add_test(tc, test_write_bad_args);
+	tcase_add_test(tc, test_write_batch_bad_args);
 	tcase_add_test(tc, test_wrong_type);
 	tcase_add_test(tc, test_strerror);
 	suite_add_tcase(s, tc);

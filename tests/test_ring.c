@@ -14,6 +14,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,6 +112,7 @@ struct sim {
 	uint64_t next_seq;     /* seq the next append must get */
 	uint64_t next_collect; /* seq the next collected record must have */
 	uint32_t q[QMAX];      /* lengths appended and not yet collected */
+	uint64_t qts[QMAX];    /* and their timestamps */
 	unsigned qh, qt;
 	uint64_t pad_pending; /* padding bytes appended and not yet collected */
 	uint8_t *out;
@@ -190,10 +192,90 @@ static int sim_append(struct sim *s, uint32_t len, int timeout_ms)
 	}
 	TU_REQUIRE((s->qh + 1) % QMAX != s->qt, "model queue overflow");
 	s->q[s->qh] = len;
+	s->qts[s->qh] = 1000 + s->next_seq;
 	s->qh = (s->qh + 1) % QMAX;
 	s->pad_pending += pad;
 	s->next_seq++;
 	return 0;
+}
+
+/*
+ * Append n records of lens[] with ring_append_many() (timestamp 5000 +
+ * the first seq for all); returns its result.  Checks what it appended:
+ * the count is n unless the next record really did not fit (drop), the
+ * seqs and head moved by exactly the records and pads written, and each
+ * record (pads included) is in place.
+ */
+static int sim_append_many(struct sim *s, const uint32_t *lens, unsigned n, int timeout_ms)
+{
+	struct ring_hdr *h = s->m.hdr;
+	uint64_t head = READ_ONCE(h->head), pos = head, last = 0, ts = 5000 + s->next_seq;
+	struct iovec *iov = calloc(n ? n : 1, sizeof(*iov));
+	uint8_t *pay;
+	uint64_t total = 0, off = 0;
+	int ret;
+
+	ck_assert_ptr_nonnull(iov);
+	for (unsigned i = 0; i < n; i++)
+		total += lens[i] < s->m.capacity ? lens[i] : 0;
+	pay = malloc(total + 1);
+	ck_assert_ptr_nonnull(pay);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t len = lens[i] < s->m.capacity ? lens[i] : 0;
+
+		fill_pat(pay + off, s->next_seq + i, len);
+		iov[i] = (struct iovec){ .iov_base = pay + off, .iov_len = lens[i] };
+		off += len;
+	}
+	ret = ring_append_many(&s->m, &s->ctail, BE_TYPE_RAW, iov, n, ts, TEST_PID, timeout_ms,
+			       &last);
+	if (ret <= 0) {
+		TU_REQUIRE_EQ(READ_ONCE(h->head), head);
+		TU_REQUIRE_EQ(READ_ONCE(h->next_seq), s->next_seq);
+		goto out;
+	}
+	TU_REQUIRE_LE((unsigned)ret, n);
+	for (unsigned i = 0; i < (unsigned)ret; i++) {
+		uint64_t need = rec_size(lens[i]), o = pos & s->m.mask;
+		uint64_t pad = (s->m.capacity - o < need) ? s->m.capacity - o : 0;
+		const uint8_t *rec = s->m.data + ((pos + pad) & s->m.mask);
+		struct rec_hdr rh;
+
+		if (pad) {
+			memcpy(&rh, s->m.data + o, REC_PAD_MIN);
+			TU_REQUIRE_EQ(rh.type, REC_TYPE_PAD);
+			TU_REQUIRE_EQ(rh.len, pad);
+			s->pads++;
+			if (pad / 8 < sizeof(s->pad_seen))
+				s->pad_seen[pad / 8] = 1;
+		}
+		memcpy(&rh, rec, sizeof(rh));
+		TU_REQUIRE_EQ(rh.len, lens[i]);
+		TU_REQUIRE_EQ(rh.seq, s->next_seq);
+		TU_REQUIRE_EQ(rh.ts_ns, ts);
+		TU_REQUIRE((s->qh + 1) % QMAX != s->qt, "model queue overflow");
+		s->q[s->qh] = lens[i];
+		s->qts[s->qh] = ts;
+		s->qh = (s->qh + 1) % QMAX;
+		s->pad_pending += pad;
+		s->next_seq++;
+		pos += pad + need;
+	}
+	TU_REQUIRE_EQ(last, s->next_seq - 1);
+	TU_REQUIRE_EQ(READ_ONCE(h->next_seq), s->next_seq);
+	TU_REQUIRE_EQ(READ_ONCE(h->head), pos);
+	if ((unsigned)ret < n) {
+		/* Stopped early: the next record really did not fit. */
+		uint64_t need = rec_size(lens[ret]), o = pos & s->m.mask;
+		uint64_t pad = (s->m.capacity - o < need) ? s->m.capacity - o : 0;
+
+		TU_REQUIRE(pos + pad + need - READ_ONCE(h->tail) > s->m.capacity,
+			   "stopped at record %d of %u, which fits", ret, n);
+	}
+out:
+	free(pay);
+	free(iov);
+	return ret;
 }
 
 /* Check the records in out[0, bytes) against the model, consuming it. */
@@ -204,11 +286,13 @@ static void sim_check_out(struct sim *s, const uint8_t *out, uint64_t bytes, uin
 	for (uint32_t i = 0; i < count; i++) {
 		struct rec_hdr rh;
 		uint32_t want;
+		uint64_t want_ts;
 
 		TU_REQUIRE_LE(off + sizeof(rh), bytes);
 		memcpy(&rh, out + off, sizeof(rh));
 		TU_REQUIRE(s->qt != s->qh, "collected more records than were appended");
 		want = s->q[s->qt];
+		want_ts = s->qts[s->qt];
 		s->qt = (s->qt + 1) % QMAX;
 		TU_REQUIRE(rh.type == BE_TYPE_RAW, "record type %u (padding in the output?)",
 			   rh.type);
@@ -216,7 +300,7 @@ static void sim_check_out(struct sim *s, const uint8_t *out, uint64_t bytes, uin
 		TU_REQUIRE_EQ(rh.seq, s->next_collect);
 		TU_REQUIRE_EQ(rh.flags, 0);
 		TU_REQUIRE_EQ(rh.reserved, 0);
-		TU_REQUIRE_EQ(rh.ts_ns, 1000 + rh.seq);
+		TU_REQUIRE_EQ(rh.ts_ns, want_ts);
 		TU_REQUIRE_EQ(rh.pid, TEST_PID);
 		TU_REQUIRE_LE(off + rec_size(rh.len), bytes);
 		for (uint32_t b = 0; b < rh.len; b++)
@@ -937,6 +1021,198 @@ START_TEST(test_bursts)
 	ck_assert_uint_gt(s->pads, 50);
 	ck_assert_uint_eq(READ_ONCE(s->m.hdr->next_seq), FIRST_SEQ + s->collected);
 	sim_fini(s);
+	free(s);
+}
+END_TEST
+
+/*
+ * ring_append_many(): batches of random sizes and lengths, interleaved
+ * with single appends, until the ring is full (drop): each batch is
+ * published whole or up to the record that did not fit, pads fall inside
+ * batches, and every record comes out of the collect in order.
+ */
+START_TEST(test_many_bursts)
+{
+	struct sim *s = malloc(sizeof(*s));
+	uint64_t want = 40000, partial = 0, batches = 0;
+	uint32_t lens[96];
+
+	ck_assert_ptr_nonnull(s);
+	rng_state = 0x7654321 + (uint64_t)_i;
+	sim_init(s, "mb", burst_caps[_i], RING_ON_FULL_DROP, UINT64_MAX);
+	while (s->collected < want) {
+		for (int round = 0; round < 4; round++) {
+			unsigned n = 1 + (unsigned)(rng() % 96);
+			int ret;
+
+			for (unsigned k = 0; k < n; k++) {
+				uint64_t r = rng();
+
+				lens[k] = (r & 31) == 0 ? (uint32_t)((r >> 8) % (s->m.max_payload + 1))
+							: (uint32_t)((r >> 8) % 120);
+			}
+			if (rng() & 1) {
+				ret = sim_append_many(s, lens, n, 0);
+			} else {
+				ret = 0;
+				while ((unsigned)ret < n && sim_append(s, lens[ret], 0) == 0)
+					ret++;
+				ret = ret ? ret : -ENOBUFS;
+			}
+			batches++;
+			if (ret == -ENOBUFS || (ret > 0 && (unsigned)ret < n)) {
+				partial += ret > 0;
+				break;
+			}
+			ck_assert_int_eq(ret, (int)n);
+		}
+		sim_drain(s);
+	}
+	ck_assert_uint_gt(s->pads, 50);
+	ck_assert_uint_gt(partial, 10);
+	ck_assert_uint_eq(READ_ONCE(s->m.hdr->next_seq), FIRST_SEQ + s->collected);
+	sim_fini(s);
+	free(s);
+}
+END_TEST
+
+/* A bad element fails the batch before anything is written; n = 0 writes nothing. */
+START_TEST(test_many_refused)
+{
+	struct sim *s = malloc(sizeof(*s));
+	uint32_t lens[5] = { 10, 20, 0, 30, 40 };
+
+	ck_assert_ptr_nonnull(s);
+	sim_init(s, "mr", RING_CAP_MIN, RING_ON_FULL_DROP, UINT64_MAX);
+	ck_assert_int_eq(sim_append_many(s, lens, 0, 0), 0);
+	lens[2] = s->m.max_payload + 1;
+	ck_assert_int_eq(sim_append_many(s, lens, 5, 0), -EMSGSIZE);
+	lens[2] = s->m.max_payload;
+	ck_assert_int_eq(sim_append_many(s, lens, 5, 0), 5);
+	sim_drain(s);
+	ck_assert_uint_eq(s->collected, 5);
+
+	/* A damaged next_seq: nothing is written. */
+	WRITE_ONCE(s->m.hdr->next_seq, RING_SEQ_FIRST_MAX + RING_SEQ_SPAN);
+	ck_assert_int_eq(ring_append_many(&s->m, &s->ctail, BE_TYPE_RAW,
+					  &(struct iovec){ .iov_base = lens, .iov_len = 4 }, 1, 1, 1, 0,
+					  NULL),
+			 -EBADMSG);
+	ck_assert_uint_eq(READ_ONCE(s->m.hdr->head), READ_ONCE(s->m.hdr->tail));
+	WRITE_ONCE(s->m.hdr->next_seq, s->next_seq);
+	sim_fini(s);
+	free(s);
+}
+END_TEST
+
+/* The drainer of test_many_block: collects and checks until `count` records came. */
+struct many_drain {
+	struct ring_map *m;
+	uint64_t first_seq, count, got;
+	uint64_t parts;	/* head moves seen before the end: partial publications */
+	int bad;
+};
+
+static void *many_drainer(void *arg)
+{
+	struct many_drain *d = arg;
+	struct ring_hdr *h = d->m->hdr;
+	uint8_t *out = malloc(d->m->capacity);
+	uint64_t end = tu_now_ms() + (uint64_t)tu_bound(20000);
+
+	if (!out) {
+		d->bad = 1;
+		return NULL;
+	}
+	while (d->got < d->count && !d->bad && tu_now_ms() < end) {
+		uint64_t head = load_acquire(&h->head), tail = READ_ONCE(h->tail), off = 0;
+		struct ring_batch res;
+
+		if (head == tail) {
+			uint32_t gen = load_acquire(&h->doorbell_gen);
+
+			if (load_acquire(&h->head) == tail)
+				futex_wait_until(&h->doorbell_gen, gen, now_mono_ns() + NSEC_PER_MSEC);
+			continue;
+		}
+		if (ring_collect(d->m, tail, head, d->first_seq + d->got, out, d->m->capacity,
+				 &res) != 0) {
+			d->bad = 2;
+			break;
+		}
+		for (uint32_t i = 0; i < res.count; i++) {
+			struct rec_hdr rh;
+
+			memcpy(&rh, out + off, sizeof(rh));
+			if (rh.seq != d->first_seq + d->got || rh.len != 100)
+				d->bad = 3;
+			for (uint32_t b = 0; b < rh.len; b++)
+				if (out[off + sizeof(rh) + b] != pat(rh.seq, b))
+					d->bad = 4;
+			off += rec_size(rh.len);
+			d->got++;
+		}
+		if (d->got < d->count)
+			d->parts++;
+		store_release(&h->tail, head);
+		futex_bump_wake(&h->space_gen);
+	}
+	free(out);
+	return NULL;
+}
+
+/*
+ * A batch larger than the ring under block: what fits is published before
+ * each wait for space, so that a daemon can drain it; the call returns the
+ * whole count.  Without a drainer it times out and returns the count that
+ * went in (published).
+ */
+START_TEST(test_many_block)
+{
+	enum { N = 300 };
+	struct sim *s = malloc(sizeof(*s));
+	struct many_drain d = { 0 };
+	struct iovec iov[N];
+	uint8_t *pay = malloc((size_t)N * 100);
+	pthread_t th;
+	uint64_t last = 0, fit;
+	int ret;
+
+	ck_assert_ptr_nonnull(s);
+	ck_assert_ptr_nonnull(pay);
+	sim_init(s, "mk", RING_CAP_MIN, RING_ON_FULL_BLOCK, 1);
+	for (unsigned i = 0; i < N; i++) {
+		fill_pat(pay + i * 100, FIRST_SEQ + i, 100);
+		iov[i] = (struct iovec){ .iov_base = pay + i * 100, .iov_len = 100 };
+	}
+	d = (struct many_drain){ .m = &s->m, .first_seq = FIRST_SEQ, .count = N };
+	ck_assert_int_eq(pthread_create(&th, NULL, many_drainer, &d), 0);
+	ret = ring_append_many(&s->m, &s->ctail, BE_TYPE_RAW, iov, N, 7, TEST_PID, 10000, &last);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	ck_assert_int_eq(ret, N);
+	ck_assert_int_eq(d.bad, 0);
+	ck_assert_uint_eq(d.got, N);
+	ck_assert_uint_ge(d.parts, 1);
+	ck_assert_uint_eq(last, FIRST_SEQ + N - 1);
+	ck_assert_uint_ge(READ_ONCE(s->m.hdr->full_waits), 1);
+
+	/* No drainer: the records that fit go in, then the wait times out. */
+	fit = RING_CAP_MIN / rec_size(100);
+	for (unsigned i = 0; i < N; i++)
+		fill_pat(pay + i * 100, FIRST_SEQ + N + i, 100);
+	ret = ring_append_many(&s->m, &s->ctail, BE_TYPE_RAW, iov, N, 7, TEST_PID, 50, &last);
+	ck_assert_int_gt(ret, 0);
+	ck_assert_uint_le((unsigned)ret, fit);
+	ck_assert_uint_eq(last, FIRST_SEQ + N + (unsigned)ret - 1);
+	ck_assert_uint_eq(READ_ONCE(s->m.hdr->next_seq), last + 1);
+	d = (struct many_drain){ .m = &s->m, .first_seq = FIRST_SEQ + N, .count = (unsigned)ret };
+	many_drainer(&d);
+	ck_assert_int_eq(d.bad, 0);
+	ck_assert_uint_eq(d.got, (unsigned)ret);
+	free(pay);
+	tu_rmring(&s->m, s->inst, s->store);
+	free(s->out);
+	free(s->pay);
 	free(s);
 }
 END_TEST
@@ -1736,6 +2012,10 @@ Suite *ring_suite(void)
 	tcase_add_test(tc, test_wrap_every_offset);
 	tcase_add_test(tc, test_every_length);
 	tcase_add_loop_test(tc, test_bursts, 0, (int)(sizeof(burst_caps) / sizeof(burst_caps[0])));
+	tcase_add_loop_test(tc, test_many_bursts, 0,
+			    (int)(sizeof(burst_caps) / sizeof(burst_caps[0])));
+	tcase_add_test(tc, test_many_refused);
+	tcase_add_test(tc, test_many_block);
 	tcase_add_test(tc, test_collect_cap);
 	tcase_add_loop_test(tc, test_collect_damaged, 0, CR_COUNT);
 	tcase_add_test(tc, test_collect_garbage);
