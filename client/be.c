@@ -20,6 +20,7 @@
 #include "shm/clock.h"
 #include "shm/futex.h"
 #include "shm/ring.h"
+#include "shm/tsclock.h"
 
 #define BE_DEFAULT_WRITE_TIMEOUT_MS 1000
 #define BE_OPEN_POLL_NS (10 * NSEC_PER_MSEC)
@@ -152,7 +153,7 @@ int be_write(be_store *s, const void *payload, size_t len)
 		return -EINVAL;
 	if (s->map.store_type != BE_TYPE_RAW)
 		return -EPROTOTYPE;
-	return be_append(s, BE_TYPE_RAW, payload, len, now_real_ns());
+	return be_append(s, BE_TYPE_RAW, payload, len, tsclock_now_ns());
 }
 
 int be_write_batch(be_store *s, const struct iovec *recs, size_t n)
@@ -166,7 +167,7 @@ int be_write_batch(be_store *s, const struct iovec *recs, size_t n)
 			return -EINVAL;
 	}
 	return ring_append_many(&s->map, &s->cached_tail, BE_TYPE_RAW, recs, (unsigned)n,
-				now_real_ns(), be_getpid(), s->write_timeout_ms, &s->last_seq);
+				tsclock_now_ns(), be_getpid(), s->write_timeout_ms, &s->last_seq);
 }
 
 int be_flush(be_store *s, int timeout_ms)

@@ -20,6 +20,7 @@
 #include "client/be_internal.h"
 #include "shm/clock.h"
 #include "shm/codec.h"
+#include "shm/tsclock.h"
 
 #define TYPED_STACK_BYTES 8192 /* one record, or a batch's payloads */
 #define TYPED_STACK_RECS 64    /* a batch's iovecs */
@@ -81,7 +82,7 @@ static int write_one(be_store *s, uint16_t type, encode_fn enc, const void *rec)
 		return ret;
 	if (!rec)
 		return -EINVAL;
-	now = now_real_ns();
+	now = tsclock_now_ns();
 	len = enc(rec, now, stack, sizeof(stack));
 	if (len < 0)
 		return (int)len;
@@ -151,7 +152,7 @@ static int write_many(be_store *s, uint16_t type, encode_fn enc, const void *rec
 		if (!iov)
 			return -ENOMEM;
 	}
-	now = now_real_ns();
+	now = tsclock_now_ns();
 	max = be_max_payload(s);
 
 	/*
