@@ -533,7 +533,8 @@ int main(int argc, char **argv)
 	if (open_data_dir(&d, &lockfd))
 		goto out;
 
-	ret = io_init(&d.io, d.cfg.nstores, d.cfg.engine.max_workers,
+	/* Two buffers per store in flight: one batch syncs while the next is written. */
+	ret = io_init(&d.io, d.cfg.nstores, IO_SLOTS * d.cfg.engine.max_workers,
 		      d.cfg.engine.batch_bytes, getenv("BE_NO_IO_URING") != NULL);
 	if (ret) {
 		log_msg(LL_ERR, NULL, "cannot set up I/O: %s", strerror(-ret));
@@ -542,13 +543,13 @@ int main(int argc, char **argv)
 	log_msg(LL_INFO, NULL, "instance '%s', data in %s, %u stores, I/O: %s", d.instance,
 		d.cfg.engine.data_dir, d.cfg.nstores, io_backend(d.io));
 	d.bufsize = d.cfg.engine.batch_bytes;
-	d.free_bufs = calloc(d.cfg.engine.max_workers, sizeof(*d.free_bufs));
+	d.free_bufs = calloc((size_t)IO_SLOTS * d.cfg.engine.max_workers, sizeof(*d.free_bufs));
 	d.stores = calloc(d.cfg.nstores, sizeof(*d.stores));
 	if (!d.free_bufs || !d.stores) {
 		log_msg(LL_ERR, NULL, "out of memory");
 		goto out;
 	}
-	for (unsigned i = 0; i < d.cfg.engine.max_workers; i++)
+	for (unsigned i = 0; i < IO_SLOTS * d.cfg.engine.max_workers; i++)
 		d.free_bufs[d.nfree++] = (int)i;
 	d.nstores = d.cfg.nstores;
 	for (unsigned i = 0; i < d.nstores; i++)

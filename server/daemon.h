@@ -25,6 +25,20 @@ enum store_state {
 	ST_STOPPED,    /* quarantined: not served (damaged ring, unrecoverable error) */
 };
 
+/* One batch: records copied out of the ring, sealed, written, synced. */
+struct batch {
+	uint8_t *buf;            /* header + records; NULL: the slot is free */
+	int buf_index;           /* pool buffer, or -1: heap buffer of its own */
+	struct ring_batch b;
+	uint64_t off;            /* its segment offset */
+	uint64_t len;            /* header + records */
+	int sync;                /* it counts only once synced */
+	int sync_sent;           /* its sync is queued: linked to the write, or alone after it */
+	int wdone;               /* its write completed */
+	int pending;             /* completions still to come */
+	int res_write, res_sync;
+};
+
 struct store {
 	struct cfg_store cfg;
 	uint32_t index;
@@ -49,16 +63,15 @@ struct store {
 	uint64_t next_retain_ns; /* the age limit's check */
 	int armed;               /* a doorbell wait is queued */
 
-	/* The batch in flight (or waiting for a retry). */
-	uint8_t *buf;            /* header + records */
-	int buf_index;           /* pool buffer, or -1: heap buffer of its own */
-	struct ring_batch b;
-	uint64_t b_off;          /* its segment offset */
-	uint64_t b_len;          /* header + records */
-	int b_sync;              /* a sync is linked */
-	int sync_only;           /* the op in flight is a sync alone */
-	int pending;             /* completions still to come */
-	int res_write, res_sync;
+	/*
+	 * Batches in flight (or waiting for a retry), oldest first: bt[bhead],
+	 * and with nbatch == 2 the next one, bt[bhead ^ 1], written while the
+	 * first one syncs (flusher.c).  The slot index tags their I/O.
+	 */
+	struct batch bt[IO_SLOTS];
+	unsigned bhead, nbatch;
+	int sync_only;           /* the op in flight is a sync alone (no batch) */
+	int sync_res;            /* its result */
 
 	/* Errors. */
 	int last_err;

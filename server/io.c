@@ -55,9 +55,10 @@ struct io {
 	unsigned nwv;
 };
 
-static inline uint64_t io_ud(uint32_t store, uint32_t kind)
+/* user_data: the store above bit 8, the slot in bits 4-7, the kind in bits 0-3. */
+static inline uint64_t io_ud(uint32_t store, uint32_t slot, uint32_t kind)
 {
-	return ((uint64_t)store << 8) | kind;
+	return ((uint64_t)store << 8) | (slot & 0xf) << 4 | (kind & 0xf);
 }
 
 static int io_uring_setup_ring(struct io *io)
@@ -67,7 +68,8 @@ static int io_uring_setup_ring(struct io *io)
 	struct iovec *iov;
 	int ret;
 
-	while (entries < io->nstores * 4 && entries < 4096)
+	/* Per store: a doorbell wait, and two batches' write and sync. */
+	while (entries < io->nstores * 6 && entries < 4096)
 		entries <<= 1;
 	ret = io_uring_queue_init(entries, &io->ring, 0);
 	if (ret < 0)
@@ -168,6 +170,17 @@ int io_grow(struct io *io, unsigned nstores)
 	return 0;
 }
 
+int io_async(const struct io *io)
+{
+	return io->uring;
+}
+
+void io_submit_now(struct io *io)
+{
+	if (io->uring)
+		io_uring_submit(&io->ring);
+}
+
 const char *io_backend(const struct io *io)
 {
 	if (!io->uring)
@@ -199,14 +212,15 @@ static struct io_uring_sqe *io_sqe(struct io *io)
 	return sqe;
 }
 
-static void io_queue(struct io *io, uint32_t store, uint32_t kind, int32_t res)
+static void io_queue(struct io *io, uint32_t store, uint32_t slot, uint32_t kind, int32_t res)
 {
-	unsigned slot;
+	unsigned at;
 
-	if (io->qlen == io->qcap) /* cannot happen: one op of each kind per store */
+	/* Cannot happen: in place, one batch per store (io_async() is 0). */
+	if (io->qlen == io->qcap)
 		abort();
-	slot = (io->qhead + io->qlen) % io->qcap;
-	io->q[slot] = (struct io_cqe){ .store = store, .kind = kind, .res = res };
+	at = (io->qhead + io->qlen) % io->qcap;
+	io->q[at] = (struct io_cqe){ .store = store, .slot = slot, .kind = kind, .res = res };
 	io->qlen++;
 }
 
@@ -230,21 +244,21 @@ static ssize_t io_pwrite_all(int fd, const uint8_t *buf, size_t len, uint64_t of
 	return (ssize_t)done;
 }
 
-int io_write(struct io *io, uint32_t store, int fd, const void *buf, int buf_index, size_t len,
-	     uint64_t off, int sync)
+int io_write(struct io *io, uint32_t store, uint32_t slot, int fd, const void *buf, int buf_index,
+	     size_t len, uint64_t off, int sync)
 {
 	struct io_uring_sqe *sqe, *fsqe;
 
 	if (!io->uring) {
 		ssize_t n = io_pwrite_all(fd, buf, len, off);
 
-		io_queue(io, store, IO_WRITE, (int32_t)n);
+		io_queue(io, store, slot, IO_WRITE, (int32_t)n);
 		if (sync) {
 			int r = -ECANCELED;
 
 			if (n == (ssize_t)len)
 				r = hook_fdatasync(fd) < 0 ? -errno : 0;
-			io_queue(io, store, IO_SYNC, r);
+			io_queue(io, store, slot, IO_SYNC, r);
 		}
 		return 0;
 	}
@@ -258,7 +272,7 @@ int io_write(struct io *io, uint32_t store, int fd, const void *buf, int buf_ind
 		io_uring_prep_write_fixed(sqe, fd, buf, (unsigned)len, off, buf_index);
 	else
 		io_uring_prep_write(sqe, fd, buf, (unsigned)len, off);
-	io_uring_sqe_set_data64(sqe, io_ud(store, IO_WRITE));
+	io_uring_sqe_set_data64(sqe, io_ud(store, slot, IO_WRITE));
 	if (!sync)
 		return 0;
 	sqe->flags |= IOSQE_IO_LINK;
@@ -269,16 +283,16 @@ int io_write(struct io *io, uint32_t store, int fd, const void *buf, int buf_ind
 		io_uring_prep_nop(fsqe);
 	else
 		io_uring_prep_fsync(fsqe, fd, IORING_FSYNC_DATASYNC);
-	io_uring_sqe_set_data64(fsqe, io_ud(store, IO_SYNC));
+	io_uring_sqe_set_data64(fsqe, io_ud(store, slot, IO_SYNC));
 	return 0;
 }
 
-int io_sync(struct io *io, uint32_t store, int fd)
+int io_sync(struct io *io, uint32_t store, uint32_t slot, int fd)
 {
 	struct io_uring_sqe *sqe;
 
 	if (!io->uring) {
-		io_queue(io, store, IO_SYNC, hook_fdatasync(fd) < 0 ? -errno : 0);
+		io_queue(io, store, slot, IO_SYNC, hook_fdatasync(fd) < 0 ? -errno : 0);
 		return 0;
 	}
 	sqe = io_sqe(io);
@@ -288,7 +302,7 @@ int io_sync(struct io *io, uint32_t store, int fd)
 		io_uring_prep_nop(sqe);
 	else
 		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-	io_uring_sqe_set_data64(sqe, io_ud(store, IO_SYNC));
+	io_uring_sqe_set_data64(sqe, io_ud(store, slot, IO_SYNC));
 	return 0;
 }
 
@@ -313,7 +327,7 @@ int io_arm_futex(struct io *io, uint32_t store, uint32_t *word, uint32_t val)
 	/* IORING_OP_FUTEX_WAIT: fd = futex2 flags, addr = word, addr2 = value, addr3 = mask. */
 	io_uring_prep_rw(IORING_OP_FUTEX_WAIT, sqe, FUTEX2_SIZE_U32, word, 0, val);
 	sqe->addr3 = FUTEX_BITSET_MATCH_ANY;
-	io_uring_sqe_set_data64(sqe, io_ud(store, IO_FUTEX));
+	io_uring_sqe_set_data64(sqe, io_ud(store, 0, IO_FUTEX));
 	return 0;
 }
 
@@ -327,7 +341,7 @@ static void io_waitv_complete(struct io *io, int all, int index)
 		int done = all || (int)i == index || READ_ONCE(*w) != (uint32_t)io->wv[i].val;
 
 		if (done) {
-			io_queue(io, io->wv_store[i], IO_FUTEX, 0);
+			io_queue(io, io->wv_store[i], 0, IO_FUTEX, 0);
 		} else {
 			io->wv[keep] = io->wv[i];
 			io->wv_store[keep++] = io->wv_store[i];
@@ -388,7 +402,8 @@ int io_wait(struct io *io, uint64_t timeout_ns, const sigset_t *sigmask, struct 
 		if (n == max)
 			break;
 		out[n] = (struct io_cqe){ .store = (uint32_t)(cqe->user_data >> 8),
-					  .kind = (uint32_t)(cqe->user_data & 0xff),
+					  .slot = (uint32_t)(cqe->user_data >> 4) & 0xf,
+					  .kind = (uint32_t)(cqe->user_data & 0xf),
 					  .res = cqe->res };
 		/* A kernel that probes the opcode but refuses the wait: poll instead. */
 		if (out[n].kind == IO_FUTEX && out[n].res < 0 && out[n].res != -EAGAIN &&

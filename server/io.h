@@ -4,8 +4,9 @@
  * (kernel.io_uring_disabled, a seccomp profile), pwrite + fdatasync done
  * in place and futex_waitv(2) for the doorbells.
  *
- * Completions come back tagged with the store index and the kind of
- * operation; res is a byte count or -errno, in both backends.
+ * Completions come back tagged with the store index, the batch slot (a
+ * store may have two batches in flight) and the kind of operation; res is
+ * a byte count or -errno, in both backends.
  */
 #ifndef BE_IO_H
 #define BE_IO_H
@@ -22,8 +23,11 @@ enum io_kind {
 	IO_FUTEX = 3, /* a doorbell wait completed (woken, or the word changed) */
 };
 
+#define IO_SLOTS 2 /* batch slots per store */
+
 struct io_cqe {
 	uint32_t store;
+	uint32_t slot;  /* < IO_SLOTS: the batch slot given with the op */
 	uint32_t kind;
 	int32_t res;
 };
@@ -43,6 +47,19 @@ void io_exit(struct io *io);
 int io_grow(struct io *io, unsigned nstores);
 const char *io_backend(const struct io *io);
 
+/*
+ * io_async() - 1 when operations run while the daemon goes on (io_uring),
+ * so that a second batch's write can overlap the first one's sync; 0 when
+ * they are done in place.
+ */
+int io_async(const struct io *io);
+
+/*
+ * io_submit_now() - hand what is queued to the kernel now rather than at
+ * the next io_wait() (an op on the critical path: the next sync).
+ */
+void io_submit_now(struct io *io);
+
 /* The pool buffers: io_buf(io, i) for i < nbufs. */
 uint8_t *io_buf(struct io *io, unsigned i);
 
@@ -53,11 +70,11 @@ uint8_t *io_buf(struct io *io, unsigned i);
  * (-ECANCELED when the write fell short).  Returns 0 or -errno (nothing
  * was queued).
  */
-int io_write(struct io *io, uint32_t store, int fd, const void *buf, int buf_index, size_t len,
-	     uint64_t off, int sync);
+int io_write(struct io *io, uint32_t store, uint32_t slot, int fd, const void *buf, int buf_index,
+	     size_t len, uint64_t off, int sync);
 
 /* io_sync() - an fdatasync alone; one IO_SYNC completion follows. */
-int io_sync(struct io *io, uint32_t store, int fd);
+int io_sync(struct io *io, uint32_t store, uint32_t slot, int fd);
 
 /*
  * io_arm_futex() - complete with IO_FUTEX once *word != val or a wake

@@ -535,7 +535,8 @@ int store_recover(struct daemon *d, struct store *st)
 
 	st->segfd = -1;
 	st->dirfd = -1;
-	st->buf_index = -1;
+	for (unsigned i = 0; i < IO_SLOTS; i++)
+		st->bt[i].buf_index = -1;
 	snprintf(path, sizeof(path), "%s/%s", d->cfg.engine.data_dir, st->cfg.name);
 	if (mkdirat(d->datafd, st->cfg.name, 0750) == 0) {
 		created = 1;

@@ -388,7 +388,8 @@ static int early_kill(struct tu_daemon *d, const char *path, uint64_t delay_us)
 
 /* --crash-points: the test build's crash points (server/hooks.h) a daemon may be given. */
 static const char *const crash_points[] = {
-	"write_done", "before_tail", "rotate_mid", "seg_created", "recovery_truncated",
+	"write_done", "next_written", "before_tail", "rotate_mid", "seg_created",
+	"recovery_truncated",
 };
 #define NPOINTS (sizeof(crash_points) / sizeof(crash_points[0]))
 

@@ -443,6 +443,17 @@ START_TEST(test_crash_write_done)
 END_TEST
 
 /*
+ * The next batch written behind one whose fdatasync still runs: the restart
+ * finds both on disk (the first one whole, as the next one starts only then)
+ * and takes neither twice.
+ */
+START_TEST(test_crash_next_written)
+{
+	crash_run("next_written", 3, STORE_CRASH("1M"), NULL);
+}
+END_TEST
+
+/*
  * Write and sync done, the tail not yet moved: the restart finds the batch on
  * disk and moves the tail forward instead of writing it again.
  */
@@ -701,6 +712,7 @@ Suite *crash_suite(void)
 	TCase *loop = tcase_create("loop");
 
 	tcase_add_test(points, test_crash_write_done);
+	tcase_add_test(points, test_crash_next_written);
 	tcase_add_test(points, test_crash_before_tail);
 	tcase_add_test(points, test_crash_rotate_mid);
 	tcase_add_test(points, test_crash_seg_created);
