@@ -20,11 +20,11 @@
  *
  * The targets (nothing asserts them; met or missed is reported):
  *   one writer, 64 B: >= 20 M records/s (the ring's append path alone);
- *   the batch call (be_write_logs, 64 per call, 16-byte messages): >= 60 M/s;
+ *   the batch call (be_write_batch, 64 per call, 64 B): >= 60 M/s;
  *   two writers, 64 B: >= 8 M records/s;
  *   append latency while the daemon flushes: p99 < 1 us, p99.9 < 5 us;
- *   bufferengine >= 10x write(2) and the UNIX socket, >= 50x rsyslog
- *   (records/s, one writer, 64 B);
+ *   bufferengine >= 10x write(2) (one record per call, and the batch call)
+ *   and the UNIX socket, >= 50x rsyslog (records/s, one writer, 64 B);
  *   durable: segment MB/s >= 90 % of fio's with the same bytes and syncs;
  *   be_flush p50 (one process) <= 1.5x the bare fdatasync p50;
  *   acknowledgements with 8 flushing processes >= 4x with one.
@@ -309,10 +309,10 @@ static void comparisons(void)
 	}
 }
 
-static void ratio_target(const char *what, const char *bench, const char *other, unsigned w,
-			 unsigned p, const char *metric, double limit)
+static void ratio_target(const char *what, const char *bench, const char *ours, const char *other,
+			 unsigned w, unsigned p, const char *metric, double limit)
 {
-	const struct row *be = find(bench, "bufferengine", w, p, metric);
+	const struct row *be = find(bench, ours, w, p, metric);
 	const struct row *o = find(bench, other, w, p, metric);
 	char measured[160];
 	double ratio;
@@ -322,7 +322,7 @@ static void ratio_target(const char *what, const char *bench, const char *other,
 		return;
 	}
 	ratio = be->median / o->median;
-	snprintf(measured, sizeof(measured), "%.1fx (bufferengine %.3g/s, %s %.3g/s)", ratio,
+	snprintf(measured, sizeof(measured), "%.1fx (%s %.3g/s, %s %.3g/s)", ratio, ours,
 		 be->median, other, o->median);
 	add_target(&G[o->group], what, measured, ratio >= limit);
 }
@@ -343,7 +343,7 @@ static void targets(void)
 				 "its own", cpu->median, 1e3 / cpu->median);
 		}
 	}
-	target_value("batch call >= 60 M records/s", "append", "bufferengine-batch", 1, 16,
+	target_value("batch call 64 B >= 60 M records/s", "append", "bufferengine-batch", 1, 64,
 		     "throughput", 1, 60e6, 1e6, "M records/s");
 	target_value("two writers 64 B >= 8 M records/s", "append", "bufferengine", 2, 64,
 		     "throughput", 1, 8e6, 1e6, "M records/s");
@@ -351,9 +351,14 @@ static void targets(void)
 		     1, 64, "latency_p99", 0, 1000, 1, "ns");
 	target_value("append p99.9 < 5 us with the daemon flushing", "append-flushing",
 		     "bufferengine", 1, 64, "latency_p99.9", 0, 5000, 1, "ns");
-	ratio_target(">= 10x write(2)", "append", "write-oappend", 1, 64, "throughput", 10);
-	ratio_target(">= 10x UNIX socket", "append", "unix-dgram", 1, 64, "throughput", 10);
-	ratio_target(">= 50x rsyslog", "append", "rsyslog", 1, 64, "throughput", 50);
+	ratio_target(">= 10x write(2)", "append", "bufferengine", "write-oappend", 1, 64,
+		     "throughput", 10);
+	ratio_target(">= 10x write(2), batch call", "append", "bufferengine-batch", "write-oappend",
+		     1, 64, "throughput", 10);
+	ratio_target(">= 10x UNIX socket", "append", "bufferengine", "unix-dgram", 1, 64,
+		     "throughput", 10);
+	ratio_target(">= 50x rsyslog", "append", "bufferengine", "rsyslog", 1, 64, "throughput",
+		     50);
 	for (unsigned w = 1; w <= 8; w++) {
 		const struct row *be = find("durable", "bufferengine", w, 64, "disk_throughput");
 		const struct row *fio = find("durable", "fio", w, 64, "disk_throughput");
