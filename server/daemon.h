@@ -72,6 +72,8 @@ struct store {
 	unsigned bhead, nbatch;
 	int sync_only;           /* the op in flight is a sync alone (no batch) */
 	int sync_res;            /* its result */
+	uint64_t sync_start_ns;  /* when the sync in flight was queued */
+	uint64_t gather_until_ns; /* a group commit waits for more be_flush calls: 0 none */
 
 	/* Errors. */
 	int last_err;

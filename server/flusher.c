@@ -9,14 +9,18 @@
  * be_flush asks, and at shutdown.  At most max_workers stores in flight.
  *
  * Two batches per store may be in flight: once the first one's write has
- * completed and its fdatasync runs, the next one is copied, sealed and
- * written behind it (start_next()), and gets its own fdatasync when the
- * first one is done.  So the disk syncs one batch while the next one's
+ * completed and its fdatasync runs, and flush_bytes more wait in the ring,
+ * the next one is copied, sealed and written behind it (start_next()), and
+ * gets its own fdatasync when the first one is done.  So the disk syncs one batch while the next one's
  * bytes go into the page cache, instead of each step waiting for the one
  * before.  The next batch never starts before the first one's write went
  * through whole: a crash can then leave a written batch only behind whole
  * ones, never behind a torn one (recovery keeps a damaged batch that a
  * valid one follows, and would move the tail past the torn one's records).
+ *
+ * be_flush calls are served by group commit: one sync for every record in
+ * the ring when it starts; when others already wait as a sync completes,
+ * the next one waits briefly for the writers it woke (gather_note()).
  *
  * store_complete() takes the completions; batches complete oldest first
  * (head_progress()).  Only when the write (and its sync) succeeded does
@@ -52,6 +56,7 @@
 #define RETAIN_CHECK_NS (60 * NSEC_PER_SEC) /* retain_age needs no finer grain */
 #define RETRY_MIN_NS (50 * NSEC_PER_MSEC)
 #define RETRY_MAX_NS (5 * NSEC_PER_SEC)
+#define GATHER_MAX_NS (200 * NSEC_PER_USEC) /* a group commit's longest wait for more be_flush calls */
 
 static uint64_t interval_ns(const struct store *st)
 {
@@ -253,13 +258,15 @@ static int submit_write(struct daemon *d, struct store *st, struct batch *x, int
 }
 
 /* Submit the oldest batch (first try or retry): write and, when it syncs, a linked sync. */
-static int submit_batch(struct daemon *d, struct store *st)
+static int submit_batch(struct daemon *d, struct store *st, uint64_t now)
 {
 	struct batch *x = cur_batch(st);
 	int ret = submit_write(d, st, x, x->sync);
 
 	if (ret)
 		return ret;
+	if (x->sync)
+		st->sync_start_ns = now;
 	set_busy(d, st);
 	return 0;
 }
@@ -363,7 +370,7 @@ static int start_batch(struct daemon *d, struct store *st, uint64_t head, int sy
 	seal_batch(st, x);
 	x->off = st->seg_off;
 	x->sync = sync;
-	ret = submit_batch(d, st);
+	ret = submit_batch(d, st, now);
 	if (ret) {
 		buf_release(d, x);
 		return ret;
@@ -394,10 +401,16 @@ static void start_next(struct daemon *d, struct store *st, uint64_t head, uint64
 	if (head <= start || head - start > st->map.capacity)
 		return;
 	pending = head - start;
+	/*
+	 * Only a full flush_bytes goes behind a batch in flight.  A be_flush
+	 * or the interval waits for the sync in flight: then one batch takes
+	 * everything that came meanwhile (group commit), where starting one
+	 * at once would close it to the be_flush calls still coming.
+	 */
+	if (pending < st->cfg.flush_bytes)
+		return;
 	/* Someone waits for records past the first batch, or the shutdown's flush. */
 	want_sync = READ_ONCE(st->map.hdr->flush_req_seq) > c->b.last_seq || d->stopping;
-	if (pending < st->cfg.flush_bytes && !want_sync && now < st->next_tick_ns)
-		return;
 	room = st->cfg.segment_bytes > c->off + c->len ? st->cfg.segment_bytes - c->off - c->len : 0;
 	if (room < SEG_BATCH_HDR_SIZE + (pending < d->bufsize ? pending : d->bufsize))
 		return;
@@ -422,7 +435,7 @@ static void start_next(struct daemon *d, struct store *st, uint64_t head, uint64
 	io_submit_now(d->io);
 }
 
-static int start_sync(struct daemon *d, struct store *st)
+static int start_sync(struct daemon *d, struct store *st, uint64_t now)
 {
 	int ret;
 
@@ -431,6 +444,7 @@ static int start_sync(struct daemon *d, struct store *st)
 	ret = io_sync(d->io, st->index, 0, st->segfd);
 	if (ret)
 		return ret;
+	st->sync_start_ns = now;
 	st->sync_res = 0;
 	st->sync_only = 1;
 	set_busy(d, st);
@@ -469,16 +483,22 @@ static void service(struct daemon *d, struct store *st, uint64_t now)
 		head = st->stop_head;
 	if (st->state == ST_BUSY)
 		start_next(d, st, head, now);
+	if (st->gather_until_ns && now >= st->gather_until_ns)
+		st->gather_until_ns = 0;
 	if (st->state == ST_IDLE || st->state == ST_RETRY) {
 		pending = head - st->tail;
 		req = READ_ONCE(h->flush_req_seq);
 		/* A request counts only while there is something to make durable. */
 		want_sync = (req >= st->durable_seq || d->stopping) &&
 			    (pending || st->durable_pos < st->tail);
+		/* A request alone waits while a group commit gathers (gather_note()). */
+		if (st->gather_until_ns && !d->stopping && pending < st->cfg.flush_bytes &&
+		    now < st->next_tick_ns)
+			want_sync = 0;
 
 		if (st->state == ST_RETRY) {
 			if (now >= st->retry_at_ns && d->workers < d->cfg.engine.max_workers) {
-				ret = submit_batch(d, st);
+				ret = submit_batch(d, st, now);
 				if (ret)
 					retry_later(st, now);
 			}
@@ -496,7 +516,7 @@ static void service(struct daemon *d, struct store *st, uint64_t now)
 			}
 		} else if (want_sync && d->workers < d->cfg.engine.max_workers &&
 			   now >= st->retry_at_ns) {
-			ret = start_sync(d, st);
+			ret = start_sync(d, st, now);
 			if (ret)
 				retry_later(st, now);
 		} else if (now >= st->next_tick_ns) {
@@ -603,6 +623,25 @@ static void batch_done(struct daemon *d, struct store *st, struct batch *x)
 }
 
 /*
+ * Group commit, after a sync completed: when be_flush calls for records it
+ * did not cover already wait, several writers are flushing in turn, and
+ * those it just woke come back with their next records right away.  The
+ * next sync then waits for them a little (half of this sync, at most
+ * GATHER_MAX_NS) instead of leaving without them: so each sync serves all
+ * of them rather than every other one.  A lone flusher never waits (nobody
+ * else waits when its sync completes), and neither does a full flush_bytes,
+ * the interval or a shutdown.
+ */
+static void gather_note(struct daemon *d, struct store *st, uint64_t now)
+{
+	uint64_t took = now > st->sync_start_ns ? now - st->sync_start_ns : 0, wait = took / 2;
+
+	if (d->stopping || READ_ONCE(st->map.hdr->flush_req_seq) < st->durable_seq)
+		return;
+	st->gather_until_ns = now + (wait < GATHER_MAX_NS ? wait : GATHER_MAX_NS);
+}
+
+/*
  * Drop the batch behind the oldest (its write is done): its records stay
  * in the ring.  A write of its that failed is said and counted here, as it
  * would have been when its turn came.
@@ -663,6 +702,7 @@ static void head_progress(struct daemon *d, struct store *st, uint64_t now)
 				x->sync_sent = 1;
 				x->pending = 1;
 				x->res_sync = 0;
+				st->sync_start_ns = now;
 				/* The disk idles until it is in: not after other stores' copies. */
 				io_submit_now(d->io);
 				return;
@@ -691,6 +731,8 @@ static void head_progress(struct daemon *d, struct store *st, uint64_t now)
 			return;
 		}
 		batch_done(d, st, x);
+		if (x->sync)
+			gather_note(d, st, now);
 		st->bhead ^= 1;
 		if (--st->nbatch == 0) {
 			st->bhead = 0;
@@ -723,6 +765,7 @@ static void sync_done(struct daemon *d, struct store *st, uint64_t now)
 	st->durable_seq = st->written_seq;
 	publish(st, 0, 1);
 	clear_error(st);
+	gather_note(d, st, now);
 }
 
 static void complete(struct daemon *d, struct store *st, const struct io_cqe *c, uint64_t now)
@@ -790,6 +833,8 @@ uint64_t store_next_wake(const struct store *st)
 		return UINT64_MAX;
 	if (st->state == ST_IDLE && st->next_tick_ns < t)
 		t = st->next_tick_ns;
+	if (st->state == ST_IDLE && st->gather_until_ns && st->gather_until_ns < t)
+		t = st->gather_until_ns;
 	if ((st->state == ST_RETRY || st->err_streak) && st->retry_at_ns < t)
 		t = st->retry_at_ns;
 	return t;

@@ -445,11 +445,15 @@ END_TEST
 /*
  * The next batch written behind one whose fdatasync still runs: the restart
  * finds both on disk (the first one whole, as the next one starts only then)
- * and takes neither twice.
+ * and takes neither twice.  A next batch needs flush_bytes behind the one in
+ * flight: 100 bytes here, against the writers' be_flush every few records.
  */
 START_TEST(test_crash_next_written)
 {
-	crash_run("next_written", 3, STORE_CRASH("1M"), NULL);
+	crash_run("next_written", 3,
+		  "[store s]\ntype = raw\ncapacity = 1M\nflush_bytes = 100\nflush_interval = 10ms\n"
+		  "on_full = block\nsync = batch\nsegment_bytes = 1M\n",
+		  NULL);
 }
 END_TEST
 
