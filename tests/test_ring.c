@@ -1034,7 +1034,7 @@ END_TEST
 START_TEST(test_many_bursts)
 {
 	struct sim *s = malloc(sizeof(*s));
-	uint64_t want = 40000, partial = 0, batches = 0;
+	uint64_t want = 40000, partial = 0;
 	uint32_t lens[96];
 
 	ck_assert_ptr_nonnull(s);
@@ -1059,7 +1059,6 @@ START_TEST(test_many_bursts)
 					ret++;
 				ret = ret ? ret : -ENOBUFS;
 			}
-			batches++;
 			if (ret == -ENOBUFS || (ret > 0 && (unsigned)ret < n)) {
 				partial += ret > 0;
 				break;
