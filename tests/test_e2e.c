@@ -461,15 +461,18 @@ static void wait_written(struct tu_daemon *d, uint64_t records)
 	}
 }
 
-/* With no daemon, the writers fill the ring (and then wait for space). */
-static void wait_ring_fills(struct tu_daemon *d)
+/*
+ * With no daemon, the writers fill the ring (and then wait for space), or
+ * write their last records (total in all).
+ */
+static void wait_ring_fills(struct tu_daemon *d, uint64_t total)
 {
 	uint64_t end = tu_now_ms() + (uint64_t)tu_bound(20000);
 	struct peek p = { 0 };
 
 	for (;;) {
 		ck_assert_int_eq(peek(d->instance, "w", &p), 0);
-		if (p.head - p.tail >= p.capacity / 2)
+		if (p.head - p.tail >= p.capacity / 2 || p.next_seq - p.first_seq >= total)
 			return;
 		ck_assert_msg(tu_now_ms() < end,
 			      "with no daemon the writers did not fill the ring: head %llu tail "
@@ -497,7 +500,18 @@ static void restart_run(int sig, int cycles, uint64_t n)
 	for (uint32_t w = 0; w < c.writers; w++)
 		c.pids[w] = spawn_writer(d.instance, "w", w, n, tu_bound(30000), tu_bound(30000));
 	for (int k = 0; k < cycles; k++) {
+		uint64_t before, ring_records;
+
 		wait_written(&d, n * c.writers * (uint64_t)(10 + 15 * k) / 100);
+		/*
+		 * Where the writers are just before the signal: a test process
+		 * kept off the CPU may see them late, past the point where a
+		 * ring's worth more finishes them, and then the check below
+		 * cannot tell a chase from a stop.
+		 */
+		ck_assert_int_eq(peek(d.instance, "w", &p), 0);
+		before = p.next_seq - p.first_seq;
+		ring_records = p.capacity / rec_size(48);
 		t0 = tu_now_ms();
 		tu_assert_daemon_stop(&d, sig, sig == SIGTERM ? 0 : 128 + sig);
 		/*
@@ -505,13 +519,19 @@ static void restart_run(int sig, int cycles, uint64_t n)
 		 * can add at most a ring's worth after it, less than is left.
 		 */
 		ck_assert_int_eq(peek(d.instance, "w", &p), 0);
-		ck_assert_msg(p.next_seq - p.first_seq < n * c.writers,
-			      "the daemon's exit after signal %d took %llu ms and waited for the "
-			      "writers to finish all %llu records: its final flush chased the head "
-			      "instead of stopping at the head it saw at the signal" LOGFMT,
-			      sig, (unsigned long long)(tu_now_ms() - t0),
-			      (unsigned long long)(n * c.writers), LOGARGS(&d));
-		wait_ring_fills(&d);
+		if (before + 2 * ring_records < n * c.writers) {
+			ck_assert_msg(p.next_seq - p.first_seq < n * c.writers,
+				      "the daemon's exit after signal %d took %llu ms and waited for "
+				      "the writers to finish all %llu records: its final flush chased "
+				      "the head instead of stopping at the head it saw at the signal"
+				      LOGFMT, sig, (unsigned long long)(tu_now_ms() - t0),
+				      (unsigned long long)(n * c.writers), LOGARGS(&d));
+		} else {
+			printf("restart_run: the writers were at %llu of %llu records at the "
+			       "signal: the final flush's bound is not checked this cycle\n",
+			       (unsigned long long)before, (unsigned long long)(n * c.writers));
+		}
+		wait_ring_fills(&d, n * c.writers);
 		tu_assert_daemon_start(&d, "w");
 	}
 	assert_writers_exit(&d, c.pids, c.writers, tu_bound(60000));
