@@ -11,11 +11,6 @@
 #include "shm/clock.h"
 #include "shm/lock.h"
 
-static inline pthread_mutex_t *lock_mutex(struct ring_hdr *h)
-{
-	return (pthread_mutex_t *)(void *)h->lock;
-}
-
 int lock_init(struct ring_hdr *h)
 {
 	pthread_mutexattr_t attr;
@@ -81,13 +76,10 @@ static int lock_until(pthread_mutex_t *mu, uint64_t deadline_ns)
 	}
 }
 
-int lock_acquire(struct ring_hdr *h, struct deadline *d)
+int lock_acquire_slow(struct ring_hdr *h, struct deadline *d, int ret)
 {
 	pthread_mutex_t *mu = lock_mutex(h);
-	int ret;
 
-	/* Uncontended: no clock read, no syscall. */
-	ret = pthread_mutex_trylock(mu);
 	if (ret == EBUSY) {
 		uint64_t deadline_ns = deadline_get(d);
 
@@ -114,11 +106,6 @@ int lock_acquire(struct ring_hdr *h, struct deadline *d)
 	if (ret == ETIMEDOUT)
 		fetch_add_relaxed(&h->lock_timeouts, 1);
 	return -ret;
-}
-
-void lock_release(struct ring_hdr *h)
-{
-	pthread_mutex_unlock(lock_mutex(h));
 }
 
 void lock_peek(const struct ring_hdr *h, struct lock_state *st)

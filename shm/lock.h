@@ -11,6 +11,7 @@
 #ifndef BE_LOCK_H
 #define BE_LOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "shm/clock.h"
@@ -29,10 +30,33 @@ int lock_init(struct ring_hdr *h);
  * itself: it publishes nothing before its final release store of head).
  * Returns 0, -ETIMEDOUT, -ENOTRECOVERABLE, or -errno.
  */
-int lock_acquire(struct ring_hdr *h, struct deadline *d);
+static inline int lock_acquire(struct ring_hdr *h, struct deadline *d);
 
 /* lock_release() - unlock. */
-void lock_release(struct ring_hdr *h);
+static inline void lock_release(struct ring_hdr *h);
+
+/* lock_acquire()'s way when trylock did not simply succeed (its result in ret). */
+int lock_acquire_slow(struct ring_hdr *h, struct deadline *d, int ret);
+
+static inline pthread_mutex_t *lock_mutex(struct ring_hdr *h)
+{
+	return (pthread_mutex_t *)(void *)h->lock;
+}
+
+/* Inline: the uncontended path is a trylock, no clock read, no syscall, no call of ours. */
+static inline int lock_acquire(struct ring_hdr *h, struct deadline *d)
+{
+	int ret = pthread_mutex_trylock(lock_mutex(h));
+
+	if (__builtin_expect(ret == 0, 1))
+		return 0;
+	return lock_acquire_slow(h, d, ret);
+}
+
+static inline void lock_release(struct ring_hdr *h)
+{
+	pthread_mutex_unlock(lock_mutex(h));
+}
 
 /* What lock_peek() saw: for shm-dump, from a racy read of the futex word. */
 struct lock_state {
