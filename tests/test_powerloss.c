@@ -733,7 +733,7 @@ static uint64_t seed_of_run(void)
 	return ((uint64_t)ts.tv_sec * 1000003u) ^ (uint64_t)ts.tv_nsec ^ (uint64_t)getpid();
 }
 
-static void run_powerloss(const char *sync_mode)
+static void run_powerloss(const char *sync_mode, const char *flush_bytes)
 {
 	static struct pl_check chk, prev;
 	struct tu_daemon d;
@@ -743,11 +743,12 @@ static void run_powerloss(const char *sync_mode)
 	uint64_t tot_acked = 0, tot_disk = 0, tot_unacked = 0, kinds[G_KINDS] = { 0 };
 	int deleted = 0, truncated = 0, verbose = getenv("BE_VERBOSE") != NULL;
 
-	fprintf(stderr, "powerloss[sync=%s]: seed %llu (BE_POWERLOSS_SEED=%llu repeats it)\n",
-		sync_mode, (unsigned long long)seed, (unsigned long long)seed);
+	fprintf(stderr,
+		"powerloss[sync=%s, flush_bytes=%s]: seed %llu (BE_POWERLOSS_SEED=%llu repeats it)\n",
+		sync_mode, flush_bytes, (unsigned long long)seed, (unsigned long long)seed);
 	snprintf(stores, sizeof(stores),
-		 "[store " STORE "]\ntype = raw\ncapacity = 64K\nflush_bytes = 8K\n"
-		 "flush_interval = 20ms\nsync = %s\nsegment_bytes = 64K\n", sync_mode);
+		 "[store " STORE "]\ntype = raw\ncapacity = 64K\nflush_bytes = %s\n"
+		 "flush_interval = 20ms\nsync = %s\nsegment_bytes = 64K\n", flush_bytes, sync_mode);
 	tu_daemon_config(&d, "shutdown_flush_timeout = 10s\n", stores);
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ck_assert_ptr_ne(sh, MAP_FAILED);
@@ -962,13 +963,24 @@ static void run_powerloss(const char *sync_mode)
 
 START_TEST(test_powerloss_sync_batch)
 {
-	run_powerloss("batch");
+	run_powerloss("batch", "8K");
+}
+END_TEST
+
+/*
+ * flush_bytes = 256: batches of a few records, so that the next batch is
+ * often written while the one before syncs (two in flight), and the cut
+ * lands between them.
+ */
+START_TEST(test_powerloss_pipelined)
+{
+	run_powerloss("batch", "256");
 }
 END_TEST
 
 START_TEST(test_powerloss_sync_none)
 {
-	run_powerloss("none");
+	run_powerloss("none", "8K");
 }
 END_TEST
 
@@ -981,6 +993,7 @@ Suite *powerloss_suite(void)
 
 	tcase_add_test(tc, test_powerloss_sync_batch);
 	tcase_add_test(tc, test_powerloss_sync_none);
+	tcase_add_test(tc, test_powerloss_pipelined);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 	return s;
