@@ -8,7 +8,6 @@
  * lock of its own.
  */
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,10 +127,8 @@ int be_open(const char *store, const struct be_open_opts *opts, be_store **out)
 static inline int be_append(be_store *s, uint16_t type, const void *payload, size_t len,
 			    uint64_t ts_ns)
 {
-	if (len > s->map.max_payload)
-		return -EMSGSIZE;
-	return ring_append(&s->map, &s->cached_tail, type, payload, (uint32_t)len, ts_ns,
-			   be_getpid(), s->write_timeout_ms, &s->last_seq);
+	return ring_append(&s->map, &s->cached_tail, type, payload, len, ts_ns, be_getpid(),
+			   s->write_timeout_ms, &s->last_seq);
 }
 
 /* For client/typed.c: be_append() with the header's timestamp given. */
@@ -140,7 +137,7 @@ int client_append(be_store *s, uint16_t type, const void *payload, size_t len, u
 	return be_append(s, type, payload, len, ts_ns);
 }
 
-int client_append_many(be_store *s, uint16_t type, const struct iovec *iov, unsigned n,
+int client_append_many(be_store *s, uint16_t type, const struct iovec *iov, size_t n,
 		       uint64_t ts_ns)
 {
 	return ring_append_many(&s->map, &s->cached_tail, type, iov, n, ts_ns, be_getpid(),
@@ -158,16 +155,12 @@ int be_write(be_store *s, const void *payload, size_t len)
 
 int be_write_batch(be_store *s, const struct iovec *recs, size_t n)
 {
-	if (!s || (!recs && n) || n > INT_MAX)
+	if (!s || (!recs && n))
 		return -EINVAL;
 	if (s->map.store_type != BE_TYPE_RAW)
 		return -EPROTOTYPE;
-	for (size_t i = 0; i < n; i++) {
-		if (!recs[i].iov_base && recs[i].iov_len)
-			return -EINVAL;
-	}
-	return ring_append_many(&s->map, &s->cached_tail, BE_TYPE_RAW, recs, (unsigned)n,
-				tsclock_now_ns(), be_getpid(), s->write_timeout_ms, &s->last_seq);
+	/* The count, NULL bases and lengths are checked there, in one pass. */
+	return client_append_many(s, BE_TYPE_RAW, recs, n, tsclock_now_ns());
 }
 
 int be_flush(be_store *s, int timeout_ms)

@@ -29,7 +29,7 @@ int client_append(be_store *s, uint16_t type, const void *payload, size_t len, u
  * (ring_append_many()): returns the count appended, or -errno when none
  * was; the handle's last seq covers every record appended.
  */
-int client_append_many(be_store *s, uint16_t type, const struct iovec *iov, unsigned n,
+int client_append_many(be_store *s, uint16_t type, const struct iovec *iov, size_t n,
 			uint64_t ts_ns);
 
 #endif /* BE_CLIENT_INTERNAL_H */

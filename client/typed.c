@@ -194,7 +194,7 @@ static int write_many(be_store *s, uint16_t type, encode_fn enc, const void *rec
 	}
 	for (size_t i = 0; i < n; i++)
 		iov[i].iov_base = buf + (uintptr_t)iov[i].iov_base;
-	ret = client_append_many(s, type, iov, (unsigned)n, now);
+	ret = client_append_many(s, type, iov, n, now);
 out_free:
 	if (buf != (uint8_t *)stack)
 		free(buf);

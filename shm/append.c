@@ -226,7 +226,7 @@ static inline int append_locked(struct ring_map *m, uint64_t *cached_tail, uint1
 }
 
 int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const void *payload,
-		uint32_t len, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *seq_out)
+		size_t len, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *seq_out)
 {
 	struct deadline d = { .timeout_ms = timeout_ms, .at = 0 };
 	uint64_t ignored;
@@ -237,7 +237,7 @@ int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const 
 	ret = lock_acquire(m->hdr, &d);
 	if (ret)
 		return ret;
-	ret = append_locked(m, cached_tail, type, payload, len, ts_ns, pid, &d, &ring,
+	ret = append_locked(m, cached_tail, type, payload, (uint32_t)len, ts_ns, pid, &d, &ring,
 			    seq_out ? seq_out : &ignored);
 	lock_release(m->hdr);
 	if (ring)
@@ -295,25 +295,27 @@ static int append_many_locked(struct ring_map *m, uint64_t *cached_tail, uint16_
 }
 
 int ring_append_many(struct ring_map *m, uint64_t *cached_tail, uint16_t type,
-		     const struct iovec *iov, unsigned n, uint64_t ts_ns, uint32_t pid,
+		     const struct iovec *iov, size_t n, uint64_t ts_ns, uint32_t pid,
 		     int timeout_ms, uint64_t *last_seq)
 {
 	struct deadline d = { .timeout_ms = timeout_ms, .at = 0 };
 	uint64_t ignored;
-	unsigned i;
 	int ret, ring = 0;
 
 	if (n == 0)
 		return 0;
-	if (n > INT_MAX)
+	if (n > INT_MAX) /* the count must fit the result */
 		return -EINVAL;
-	for (i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (!iov[i].iov_base && iov[i].iov_len)
+			return -EINVAL;
 		if (iov[i].iov_len > m->max_payload)
 			return -EMSGSIZE;
+	}
 	ret = lock_acquire(m->hdr, &d);
 	if (ret)
 		return ret;
-	ret = append_many_locked(m, cached_tail, type, iov, n, ts_ns, pid, &d, &ring,
+	ret = append_many_locked(m, cached_tail, type, iov, (unsigned)n, ts_ns, pid, &d, &ring,
 				 last_seq ? last_seq : &ignored);
 	lock_release(m->hdr);
 	if (ring)

@@ -119,15 +119,19 @@ int ring_unlink(const char *instance, const char *store);
  * The append that takes the unflushed bytes over hdr->flush_bytes rings
  * the daemon's doorbell, after the unlock.
  *
- * Returns 0, -EMSGSIZE (len > max_payload), -ENOBUFS (full, drop policy),
- * -ETIMEDOUT, -EBADMSG (the header is damaged: nothing written).
+ * len is checked against max_payload here, once, before the lock: callers
+ * pass it as they got it.  Returns 0, -EMSGSIZE (len > max_payload),
+ * -ENOBUFS (full, drop policy), -ETIMEDOUT, -EBADMSG (the header is
+ * damaged: nothing written).
  */
 int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const void *payload,
-		uint32_t len, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *seq_out);
+		size_t len, uint64_t ts_ns, uint32_t pid, int timeout_ms, uint64_t *seq_out);
 
 /*
  * ring_append_many() - append n records of one type, payloads iov[0..n),
- * under one lock.  All are checked against max_payload first.  They are
+ * under one lock.  All are checked first, in one pass: -EINVAL for n >
+ * INT_MAX or a NULL iov_base with a length, -EMSGSIZE for a length over
+ * max_payload (nothing is written then).  They are
  * published together by one release store of head, or in parts when the
  * ring fills in the middle (what is written is published before the wait
  * for space, which is a wait like any other).  Returns the count appended
@@ -136,7 +140,7 @@ int ring_append(struct ring_map *m, uint64_t *cached_tail, uint16_t type, const 
  * lock, as ring_append() does.
  */
 int ring_append_many(struct ring_map *m, uint64_t *cached_tail, uint16_t type,
-		     const struct iovec *iov, unsigned n, uint64_t ts_ns, uint32_t pid,
+		     const struct iovec *iov, size_t n, uint64_t ts_ns, uint32_t pid,
 		     int timeout_ms, uint64_t *last_seq);
 
 /* ring_doorbell() - wake the daemon (bump doorbell_gen, FUTEX_WAKE). */
