@@ -473,10 +473,11 @@ static size_t redis_xadd_cmd(uint8_t *out, const char *key, const uint8_t *paylo
 	return (size_t)n + len + 2;
 }
 
-static int redis_connect(const char *path)
+/* A UNIX socket of `type` connected to path: the fd or -errno. */
+static int unix_connect(const char *path, int type)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 
 	if (fd < 0)
 		return -errno;
@@ -542,23 +543,6 @@ static inline int write_rec(int fd, const void *buf, size_t len)
 	}
 }
 
-static int dgram_connect(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = errno;
-
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
 static int w_setup(struct bench_worker *w)
 {
 	struct wstate *ws = calloc(1, sizeof(*ws));
@@ -619,7 +603,7 @@ static int w_setup(struct bench_worker *w)
 			return -errno;
 		break;
 	case SYS_UNIX:
-		ws->fd = dgram_connect(O.unix_path);
+		ws->fd = unix_connect(O.unix_path, SOCK_DGRAM);
 		if (ws->fd < 0)
 			return ws->fd;
 		break;
@@ -627,7 +611,7 @@ static int w_setup(struct bench_worker *w)
 		ws->fd = O.pipe_w;
 		break;
 	case SYS_RSYSLOG:
-		ws->fd = dgram_connect(O.rsyslog_sock);
+		ws->fd = unix_connect(O.rsyslog_sock, SOCK_DGRAM);
 		if (ws->fd < 0)
 			return ws->fd;
 		ws->cmd = malloc(len + 8);
@@ -639,7 +623,7 @@ static int w_setup(struct bench_worker *w)
 		break;
 	case SYS_REDIS:
 	case SYS_REDIS_P32:
-		ws->fd = redis_connect(O.redis_sock);
+		ws->fd = unix_connect(O.redis_sock, SOCK_STREAM);
 		if (ws->fd < 0)
 			return ws->fd;
 		ws->cmd = malloc(len + 128);
@@ -885,7 +869,7 @@ static int redis_cmd(const char *cmd)
 
 	if (!ws)
 		return -ENOMEM;
-	ws->fd = redis_connect(O.redis_sock);
+	ws->fd = unix_connect(O.redis_sock, SOCK_STREAM);
 	if (ws->fd < 0) {
 		ret = ws->fd;
 		free(ws);
