@@ -121,12 +121,6 @@ static void assert_hooks_crashed(struct tu_daemon *d, pid_t pid, const char *poi
 #define WREC_MAGIC 0x48535243u /* "CRSH" */
 #define MAX_WRITERS 4
 
-struct wrec {
-	uint32_t magic;
-	uint32_t writer;
-	uint64_t counter;
-};
-
 struct wstat {
 	uint64_t written;  /* counters 0..written-1 were accepted by be_write */
 	uint64_t acked;    /* counters below this were reported durable by be_flush */
@@ -151,7 +145,7 @@ static uint64_t acked_of(uint32_t w)
 /* Write counter c as writer id, retrying the same counter while be_write times out. */
 static int write_one(be_store *s, uint32_t id, uint64_t c)
 {
-	struct wrec r = { WREC_MAGIC, id, c };
+	struct tu_wrec r = { WREC_MAGIC, id, c };
 	uint64_t end = tu_now_ms() + (uint64_t)tu_bound(20000);
 	int ret;
 
@@ -230,58 +224,14 @@ static void assert_writers_exit(struct tu_daemon *d, const pid_t *pids, uint32_t
  * Reading back.
  */
 
-/* Strict: each writer's counters 0, 1, 2... exactly once, in order; seqs increasing. */
-struct wcheck {
-	uint32_t writers;
-	uint64_t next[MAX_WRITERS];
-	uint64_t last_seq;
-	long records;
-	char err[256];
-};
-
-static int wcheck_rec(const struct rec_hdr *r, const uint8_t *payload, void *arg)
-{
-	struct wcheck *c = arg;
-	struct wrec w;
-
-	c->records++;
-	if (r->type != BE_TYPE_RAW || r->len != sizeof(w)) {
-		snprintf(c->err, sizeof(c->err), "record #%ld: type %u, len %u", c->records,
-			 r->type, r->len);
-		return 1;
-	}
-	if (r->seq <= c->last_seq) {
-		snprintf(c->err, sizeof(c->err), "record #%ld: seq %llu after seq %llu",
-			 c->records, (unsigned long long)r->seq, (unsigned long long)c->last_seq);
-		return 1;
-	}
-	c->last_seq = r->seq;
-	memcpy(&w, payload, sizeof(w));
-	if (w.magic != WREC_MAGIC || w.writer >= c->writers) {
-		snprintf(c->err, sizeof(c->err), "record #%ld (seq %llu): foreign payload %08x/%u",
-			 c->records, (unsigned long long)r->seq, w.magic, w.writer);
-		return 1;
-	}
-	if (w.counter != c->next[w.writer]) {
-		snprintf(c->err, sizeof(c->err),
-			 "record #%ld (seq %llu): writer %u counter %llu, expected %llu (%s)",
-			 c->records, (unsigned long long)r->seq, w.writer,
-			 (unsigned long long)w.counter, (unsigned long long)c->next[w.writer],
-			 w.counter < c->next[w.writer] ? "duplicate or out of order" : "lost");
-		return 1;
-	}
-	c->next[w.writer]++;
-	return 0;
-}
-
 /*
  * Read the store back: n records of each writer, each once, in order, and
  * (implied, but said) every record a be_flush acknowledged.
  */
 static void assert_read_back(struct tu_daemon *d, const char *store, uint32_t writers, uint64_t n)
 {
-	struct wcheck c = { .writers = writers };
-	long got = tu_read_store(d->data_dir, store, wcheck_rec, &c);
+	struct tu_wcheck c = { .magic = WREC_MAGIC, .writers = writers };
+	long got = tu_read_store(d->data_dir, store, tu_wcheck_rec, &c);
 
 	ck_assert_msg(c.err[0] == 0, "%s: %s" LOGFMT, store, c.err, LOGARGS(d));
 	ck_assert_msg(got == (long)(n * writers),
@@ -317,7 +267,7 @@ static int disk_batch(const struct seg_batch_ref *b, void *arg)
 
 	while (off < b->hdr->length) {
 		const struct rec_hdr *r = (const struct rec_hdr *)(b->records + off);
-		struct wrec w;
+		struct tu_wrec w;
 
 		off += rec_size(r->len);
 		if (r->len != sizeof(w))

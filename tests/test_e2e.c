@@ -93,13 +93,6 @@ static int rings_of(const char *instance)
  */
 
 #define WREC_MAGIC 0x43455257u /* "WREC" */
-#define MAX_WRITERS 8
-
-struct wrec {
-	uint32_t magic;
-	uint32_t writer;
-	uint64_t counter;
-};
 
 /*
  * spawn_writer() - a child that opens store, writes n records, be_flush()es
@@ -122,7 +115,7 @@ static pid_t spawn_writer(const char *instance, const char *store, uint32_t id, 
 		_exit(10);
 	}
 	for (uint64_t i = 0; i < n; i++) {
-		struct wrec w = { WREC_MAGIC, id, i };
+		struct tu_wrec w = { WREC_MAGIC, id, i };
 
 		ret = be_write(s, &w, sizeof(w));
 		if (ret) {
@@ -144,62 +137,11 @@ static pid_t spawn_writer(const char *instance, const char *store, uint32_t id, 
 	_exit(0);
 }
 
-/* What reading back the records of writers found. */
-struct wcheck {
-	uint32_t writers;
-	pid_t pids[MAX_WRITERS];
-	uint64_t next[MAX_WRITERS]; /* the counter expected next from each writer */
-	uint64_t last_seq;
-	long records;
-	char err[256];
-};
-
-/* Each writer's counters must come 0, 1, 2...: exactly once, in order; seq increasing. */
-static int wcheck_rec(const struct rec_hdr *r, const uint8_t *payload, void *arg)
-{
-	struct wcheck *c = arg;
-	struct wrec w;
-
-	c->records++;
-	if (r->type != BE_TYPE_RAW || r->len != sizeof(w)) {
-		snprintf(c->err, sizeof(c->err), "record #%ld: type %u, len %u", c->records,
-			 r->type, r->len);
-		return 1;
-	}
-	if (r->seq <= c->last_seq) {
-		snprintf(c->err, sizeof(c->err), "record #%ld: seq %llu after seq %llu",
-			 c->records, (unsigned long long)r->seq, (unsigned long long)c->last_seq);
-		return 1;
-	}
-	c->last_seq = r->seq;
-	memcpy(&w, payload, sizeof(w));
-	if (w.magic != WREC_MAGIC || w.writer >= c->writers) {
-		snprintf(c->err, sizeof(c->err), "record #%ld (seq %llu): bad payload %08x/%u",
-			 c->records, (unsigned long long)r->seq, w.magic, w.writer);
-		return 1;
-	}
-	if (w.counter != c->next[w.writer]) {
-		snprintf(c->err, sizeof(c->err),
-			 "record #%ld (seq %llu): writer %u counter %llu, expected %llu (%s)",
-			 c->records, (unsigned long long)r->seq, w.writer,
-			 (unsigned long long)w.counter, (unsigned long long)c->next[w.writer],
-			 w.counter < c->next[w.writer] ? "duplicate or out of order" : "lost");
-		return 1;
-	}
-	if (c->pids[w.writer] && r->pid != (uint32_t)c->pids[w.writer]) {
-		snprintf(c->err, sizeof(c->err), "record #%ld: pid %u, writer %u is pid %d",
-			 c->records, r->pid, w.writer, (int)c->pids[w.writer]);
-		return 1;
-	}
-	c->next[w.writer]++;
-	return 0;
-}
-
 /* Read the store back and assert: n records of each writer, each once, in order. */
-static void assert_writers_read_back(struct tu_daemon *d, const char *store, struct wcheck *c,
+static void assert_writers_read_back(struct tu_daemon *d, const char *store, struct tu_wcheck *c,
 				     uint64_t n)
 {
-	long got = tu_read_store(d->data_dir, store, wcheck_rec, c);
+	long got = tu_read_store(d->data_dir, store, tu_wcheck_rec, c);
 
 	ck_assert_msg(c->err[0] == 0, "%s: %s" LOGFMT, store, c->err, LOGARGS(d));
 	ck_assert_msg(got == (long)(n * c->writers),
@@ -413,7 +355,7 @@ END_TEST
 START_TEST(test_four_writers)
 {
 	const uint64_t n = 200000;
-	struct wcheck c = { .writers = 4 };
+	struct tu_wcheck c = { .magic = WREC_MAGIC, .writers = 4 };
 	struct tu_daemon d;
 	struct peek p;
 
@@ -490,7 +432,7 @@ static void wait_ring_fills(struct tu_daemon *d, uint64_t total)
  */
 static void restart_run(int sig, int cycles, uint64_t n)
 {
-	struct wcheck c = { .writers = 4 };
+	struct tu_wcheck c = { .magic = WREC_MAGIC, .writers = 4 };
 	struct tu_daemon d;
 	struct peek p;
 	uint64_t t0;

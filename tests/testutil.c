@@ -269,6 +269,46 @@ long tu_read_store(const char *data_dir, const char *store, tu_record_fn fn, voi
 	return n < 0 ? -1 : c.count;
 }
 
+int tu_wcheck_rec(const struct rec_hdr *r, const uint8_t *payload, void *arg)
+{
+	struct tu_wcheck *c = arg;
+	struct tu_wrec w;
+
+	c->records++;
+	if (r->type != BE_TYPE_RAW || r->len != sizeof(w)) {
+		snprintf(c->err, sizeof(c->err), "record #%ld: type %u, len %u", c->records,
+			 r->type, r->len);
+		return 1;
+	}
+	if (r->seq <= c->last_seq) {
+		snprintf(c->err, sizeof(c->err), "record #%ld: seq %llu after seq %llu",
+			 c->records, (unsigned long long)r->seq, (unsigned long long)c->last_seq);
+		return 1;
+	}
+	c->last_seq = r->seq;
+	memcpy(&w, payload, sizeof(w));
+	if (w.magic != c->magic || w.writer >= c->writers || w.writer >= TU_WRITERS_MAX) {
+		snprintf(c->err, sizeof(c->err), "record #%ld (seq %llu): foreign payload %08x/%u",
+			 c->records, (unsigned long long)r->seq, w.magic, w.writer);
+		return 1;
+	}
+	if (w.counter != c->next[w.writer]) {
+		snprintf(c->err, sizeof(c->err),
+			 "record #%ld (seq %llu): writer %u counter %llu, expected %llu (%s)",
+			 c->records, (unsigned long long)r->seq, w.writer,
+			 (unsigned long long)w.counter, (unsigned long long)c->next[w.writer],
+			 w.counter < c->next[w.writer] ? "duplicate or out of order" : "lost");
+		return 1;
+	}
+	if (c->pids[w.writer] && r->pid != (uint32_t)c->pids[w.writer]) {
+		snprintf(c->err, sizeof(c->err), "record #%ld: pid %u, writer %u is pid %d",
+			 c->records, r->pid, w.writer, (int)c->pids[w.writer]);
+		return 1;
+	}
+	c->next[w.writer]++;
+	return 0;
+}
+
 void tu_rm_rf(const char *path)
 {
 	struct stat st;

@@ -83,6 +83,34 @@ typedef int (*tu_record_fn)(const struct rec_hdr *r, const uint8_t *payload, voi
  */
 long tu_read_store(const char *data_dir, const char *store, tu_record_fn fn, void *arg);
 
+/* The payload of a counting writer: writer i writes counters 0, 1, 2... */
+struct tu_wrec {
+	uint32_t magic;   /* the suite's own: a record of another is foreign */
+	uint32_t writer;
+	uint64_t counter;
+};
+
+#define TU_WRITERS_MAX 8
+
+/* What tu_wcheck_rec() found reading counting writers' records back. */
+struct tu_wcheck {
+	uint32_t magic;                  /* in: the suite's tu_wrec magic */
+	uint32_t writers;                /* in: writers 0 .. writers-1 */
+	pid_t pids[TU_WRITERS_MAX];      /* in: each writer's pid, 0: not checked */
+	uint64_t next[TU_WRITERS_MAX];   /* the counter expected next from each writer */
+	uint64_t last_seq;
+	long records;
+	char err[256];                   /* the first fault, "" when none */
+};
+
+/*
+ * tu_wcheck_rec() - a tu_record_fn: each writer's counters must come 0, 1,
+ * 2... (exactly once, in order), seqs increase, and the record's pid is
+ * the writer's where pids[] says it.  The first fault goes to err and
+ * stops the reading.
+ */
+int tu_wcheck_rec(const struct rec_hdr *r, const uint8_t *payload, void *arg);
+
 /*
  * tu_note_pid() / tu_forget_pid() - record a process for tu_cleanup_run()
  * to kill, and forget it once it is reaped (its pid may soon be another's).
